@@ -1,0 +1,208 @@
+"""ImageNet (ILSVRC-2012) and four relabelings of it, prepared from the original tarballs.
+
+Configs: ``imagenet2012``, ``real`` (ImageNet-ReaL), ``multilabel`` (Shankar et al. + ImageNet-M),
+``pi_low_noise`` and ``pi_high_noise`` (ImageNet-PI). Works as a loading script on datasets 3.6
+(``load_dataset(this_file, config, data_dir=..., trust_remote_code=True)``) and as a builder class
+on every version (``ImagenetVariants(config_name=..., data_dir=...).download_and_prepare()``);
+``imagenet_variants_lib.load_variant`` wraps both.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from pathlib import Path
+from typing import Callable, Mapping
+
+import datasets
+
+from imagenet_variants_lib import annotations, join, parsers, sources
+from imagenet_variants_lib.annotators import ANNOTATORS
+from imagenet_variants_lib.join import LABEL_FROM_TAR, LABEL_FROM_VALIDATION_FILE, NO_LABEL, SplitSpec
+
+_HOMEPAGE = "https://image-net.org/"
+# Citations: the TFDS catalog pages and the ImageNet-PI README (../shared/spec/).
+_CITATION_IMAGENET = """@article{ILSVRC15,
+  author = {Olga Russakovsky and Jia Deng and Hao Su and Jonathan Krause and Sanjeev Satheesh and Sean Ma and Zhiheng Huang and Andrej Karpathy and Aditya Khosla and Michael Bernstein and Alexander C. Berg and Li Fei-Fei},
+  title = {{ImageNet Large Scale Visual Recognition Challenge}},
+  journal = {International Journal of Computer Vision (IJCV)},
+  year = {2015}, volume = {115}, number = {3}, pages = {211-252}
+}"""
+_CITATION_REAL = """@article{beyer2020imagenet,
+  title={Are we done with ImageNet?},
+  author={Lucas Beyer and Olivier J. Henaff and Alexander Kolesnikov and Xiaohua Zhai and Aaron van den Oord},
+  journal={arXiv preprint arXiv:2006.07159}, year={2020}
+}"""
+_CITATION_MULTILABEL = """@article{shankar2019evaluating,
+  title={Evaluating Machine Accuracy on ImageNet},
+  author={Vaishaal Shankar* and Rebecca Roelofs* and Horia Mania and Alex Fang and Benjamin Recht and Ludwig Schmidt},
+  journal={ICML}, year={2020}
+}
+@article{vasudevan2022does,
+  title={When does dough become a bagel? Analyzing the remaining mistakes on ImageNet},
+  author={Vasudevan, Vijay and Caine, Benjamin and Gontijo-Lopes, Raphael and Fridovich-Keil, Sara and Roelofs, Rebecca},
+  journal={arXiv preprint arXiv:2205.04596}, year={2022}
+}"""
+_CITATION_PI = """@article{tram2023privileged,
+  author = {Guillermo Ortiz-Jimenez and Mark Collier and Anant Nawalgaria and Alexander D'Amour and Jesse Berent and Rodolphe Jenatton and Effrosyni Kokiopoulou},
+  title = {When does Privileged Information explain away label noise?},
+  journal = {arXiv}, year = {2023}
+}"""
+
+Columns = Callable[[datasets.ClassLabel], Mapping[str, object]]  # feature name -> datasets feature
+
+
+def _imagenet_columns(label: datasets.ClassLabel) -> dict:
+    return {"label": label}
+
+
+def _real_columns(label: datasets.ClassLabel) -> dict:
+    return {"original_label": label, "real_label": datasets.Sequence(label)}
+
+
+def _multilabel_columns(label: datasets.ClassLabel) -> dict:
+    return {
+        "original_label": label,
+        "correct_multi_labels": datasets.Sequence(label),
+        "wrong_multi_labels": datasets.Sequence(label),
+        "unclear_multi_labels": datasets.Sequence(label),
+        "is_problematic": datasets.Value("bool"),
+    }
+
+
+def _pi_columns(label: datasets.ClassLabel) -> dict:
+    n = parsers.NUM_ANNOTATORS
+    return {
+        "clean_label": label,
+        "annotator_labels": datasets.Sequence(datasets.Value("int64"), length=n),
+        "annotator_confidences": datasets.Sequence(datasets.Value("float32"), length=n),
+    }
+
+
+@dataclasses.dataclass
+class ImagenetVariantsConfig(datasets.BuilderConfig):
+    """One variant: its splits (tarball + annotations each) and its feature columns."""
+
+    splits: Mapping[str, SplitSpec] = dataclasses.field(default_factory=dict)
+    columns: Columns = _imagenet_columns
+    optional_splits: bool = False  # True: a split for each tarball present in data_dir
+    citation: str = _CITATION_IMAGENET
+    skip_unreadable_images: bool = False  # opt-in: leave out images PIL cannot open (counted in the log)
+
+
+def _pi_config(level: str, beta: float, agreement: str) -> ImagenetVariantsConfig:
+    def split(name: str, archive: str, label_from: str) -> SplitSpec:
+        keys = (sources.pi_key(level, "labels", name), sources.pi_key(level, "confidences", name))
+        return SplitSpec(archive, "clean_label", label_from, functools.partial(annotations.pi, level, name), keys)
+
+    return ImagenetVariantsConfig(
+        name=f"pi_{level}",
+        description=(
+            f"ImageNet-PI {level.replace('_', ' ')} (annotator temperature beta={beta}; {agreement} agreement with the "
+            f"clean labels): ILSVRC-2012 relabelled by 16 models. annotator_labels[i] and annotator_confidences[i] "
+            f"come from annotator i in this order: {', '.join(ANNOTATORS)}. Their features: "
+            f"imagenet_variants_lib.annotator_info('pi_{level}', data_dir)."
+        ),
+        splits={"train": split("train", "train_tar", LABEL_FROM_TAR), "validation": split("validation", "val_tar", LABEL_FROM_VALIDATION_FILE)},
+        columns=_pi_columns,
+        citation=_CITATION_PI + "\n" + _CITATION_IMAGENET,
+    )
+
+
+_VERSION = datasets.Version("1.0.0")
+
+# The config table: one row per variant.
+CONFIGS = [
+    ImagenetVariantsConfig(
+        name="imagenet2012",
+        description="ILSVRC-2012 classification: train, validation and test (label -1), one split per tarball present.",
+        splits={
+            "train": SplitSpec("train_tar", "label", LABEL_FROM_TAR),
+            "validation": SplitSpec("val_tar", "label", LABEL_FROM_VALIDATION_FILE),
+            "test": SplitSpec("test_tar", "label", NO_LABEL),
+        },
+        optional_splits=True,
+    ),
+    ImagenetVariantsConfig(
+        name="real",
+        description="ImageNet-ReaL: the 50,000 validation images with their reassessed labels (empty list: no valid label).",
+        splits={"validation": SplitSpec("val_tar", "original_label", LABEL_FROM_VALIDATION_FILE, annotations.real, ("real_json",))},
+        columns=_real_columns,
+        citation=_CITATION_REAL + "\n" + _CITATION_IMAGENET,
+    ),
+    ImagenetVariantsConfig(
+        name="multilabel",
+        description=(
+            "Multi-label annotations of 20,000 validation images (Shankar et al. 2020, v3.0.0 with Vasudevan et al. 2022), "
+            "and the 68-image ImageNet-M split."
+        ),
+        splits={
+            "validation": SplitSpec("val_tar", "original_label", LABEL_FROM_VALIDATION_FILE, annotations.multilabel_validation, ("multilabel_json",), only_listed=True),
+            "imagenet_m": SplitSpec("val_tar", "original_label", LABEL_FROM_VALIDATION_FILE, annotations.multilabel_imagenet_m, ("multilabel_json",), only_listed=True),
+        },
+        columns=_multilabel_columns,
+        citation=_CITATION_MULTILABEL + "\n" + _CITATION_IMAGENET,
+    ),
+    # beta and agreement: ImageNet-PI README (../shared/spec/imagenet_pi_readme.md).
+    _pi_config("low_noise", 0.5, "51.9%"),
+    _pi_config("high_noise", 0.1, "16.2%"),
+]
+for _config in CONFIGS:
+    _config.version = _VERSION
+
+
+class ImagenetVariants(datasets.GeneratorBasedBuilder):
+    """ILSVRC-2012 and its relabelings, read from the user's tarballs in ``data_dir``."""
+
+    BUILDER_CONFIG_CLASS = ImagenetVariantsConfig
+    BUILDER_CONFIGS = CONFIGS
+    DEFAULT_CONFIG_NAME = "imagenet2012"
+
+    def _features(self, wnids: list[str] | None) -> datasets.Features:
+        label = datasets.ClassLabel(names=wnids) if wnids else datasets.ClassLabel(num_classes=parsers.NUM_CLASSES)
+        return datasets.Features({"image": datasets.Image(), **self.config.columns(label), "file_name": datasets.Value("string")})
+
+    def _info(self) -> datasets.DatasetInfo:
+        # The WNID names come from imagenet2012_labels.txt; until it is read (in _split_generators,
+        # after a possible download) the ClassLabel has numeric names.
+        wnids = None
+        labels = sources.find(self.config.data_dir, sources.SOURCES["labels"])
+        if labels is not None:
+            try:
+                wnids = parsers.read_class_list(labels)
+            except parsers.MetadataError:
+                pass  # reported with file and line by _split_generators
+        return datasets.DatasetInfo(
+            description=self.config.description,
+            features=self._features(wnids),
+            homepage=_HOMEPAGE,
+            citation=self.config.citation,
+        )
+
+    def _split_generators(self, dl_manager) -> list[datasets.SplitGenerator]:
+        cfg, data_dir = self.config, self.config.data_dir
+        splits = dict(cfg.splits)
+        if cfg.optional_splits:
+            present = {n: s for n, s in splits.items() if sources.find(data_dir, sources.SOURCES[s.archive])}
+            splits = present or splits  # none present: report every tarball as missing
+        needs = ["labels", *(key for spec in splits.values() for key in spec.needs)]
+        files = sources.locate(
+            data_dir,
+            required=needs,
+            downloadable=[k for k in needs if sources.SOURCES[k].url],
+            download=dl_manager.download,
+            config_name=f"Config {cfg.name!r}",
+        )
+        meta = annotations.Metadata(files, parsers.read_class_list(files["labels"]))
+        self.info.features = self._features(meta.wnids)
+        rows_files = {n: " + ".join(str(files[k]) for k in s.metadata) for n, s in splits.items()}
+        return [
+            datasets.SplitGenerator(
+                name=name,
+                gen_kwargs={"shards": join.plan(spec, meta, str(files[spec.archive])), "spec": spec, "class_index": meta.class_index, "rows_file": rows_files[name]},
+            )
+            for name, spec in splits.items()
+        ]
+
+    def _generate_examples(self, shards, spec, class_index, rows_file):
+        yield from join.generate(shards, spec, class_index, rows_file, skip_unreadable_images=self.config.skip_unreadable_images)

@@ -1,0 +1,174 @@
+"""The join of a split: images streamed out of a tarball, matched by file name to annotation rows.
+
+:func:`plan` runs before anything is written: it indexes the tarball, checks every image against
+the metadata, and cuts the work into shards, each carrying only its own slice of the annotations
+(so ``num_proc`` workers receive small pickles). :func:`generate` walks the shards.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .annotations import Metadata
+from .archives import FLAT_SHARD_SIZE, FlatTar, Shard, TarOfTars, _chunks
+from .errors import ArchiveError, ImageError, MetadataError
+from .images import normalize_image
+
+logger = logging.getLogger(__name__)
+
+# How the original class of an image is known (FORMATS.md): the name of its train class tar,
+# the validation labels file, or not at all (test: -1, as TFDS).
+LABEL_FROM_TAR, LABEL_FROM_VALIDATION_FILE, NO_LABEL = "tar", "validation_labels", "none"
+# Which walker reads which tarball.
+ARCHIVE_SHAPES = {"train_tar": TarOfTars, "val_tar": FlatTar, "test_tar": FlatTar}
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    """What one split of one config is made of."""
+
+    archive: str  # source key of the tarball
+    label_column: str  # feature that holds the original class
+    label_from: str = NO_LABEL
+    rows: Callable[[Metadata], pa.Table] | None = None  # extra columns, keyed by file_name
+    metadata: tuple[str, ...] = ()  # source keys that ``rows`` reads
+    only_listed: bool = False  # keep only the images that have a row (else: every image needs one)
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        """Source keys of every file this split reads."""
+        labels = ("validation_labels",) if self.label_from == LABEL_FROM_VALIDATION_FILE else ()
+        return (self.archive, *self.metadata, *labels)
+
+
+def _examples_of(names: list[str], limit: int = 5) -> str:
+    return ", ".join(names[:limit]) + (", ..." if len(names) > limit else "")
+
+
+def _rows_file(spec: SplitSpec, meta: Metadata) -> str:
+    return " + ".join(str(meta.files[k]) for k in spec.metadata) or "the metadata"
+
+
+def _flat_table(spec: SplitSpec, meta: Metadata, archive: str, names: list[str]) -> tuple[list[str], pa.Table]:
+    """Rows of a flat tar's images in tar order (the images kept, and their table)."""
+    table = spec.rows(meta) if spec.rows else None
+    if table is not None:
+        index = dict(zip(table.column("file_name").to_pylist(), range(table.num_rows)))
+        if spec.only_listed:
+            names = [n for n in names if n in index]
+        else:
+            missing = [n for n in names if n not in index]
+            if missing:
+                raise MetadataError(
+                    f"{archive}: {len(missing)} image(s) have no row in {_rows_file(spec, meta)} "
+                    f"(e.g. {_examples_of(missing)}). Use the metadata files of the same split and version."
+                )
+        table = table.take(pa.array([index[n] for n in names], pa.int64()))
+    else:
+        table = pa.table({"file_name": pa.array(names, pa.string())})
+    if spec.label_from == LABEL_FROM_VALIDATION_FILE:
+        labels = meta.validation_labels()
+        missing = [n for n in names if n not in labels]
+        if missing:
+            raise MetadataError(
+                f"{archive}: {len(missing)} member(s) are not in the validation labels {meta.files['validation_labels']} "
+                f"(e.g. {_examples_of(missing)}). Validation images are named ILSVRC2012_val_%08d.JPEG (8 digits); "
+                f"use the original ILSVRC2012_img_val.tar."
+            )
+        label = pa.array([labels[n] for n in names], pa.int64())
+    else:
+        label = pa.array(np.full(len(names), -1, dtype=np.int64))
+    return names, table.append_column(spec.label_column, label)
+
+
+def _plan_flat(spec: SplitSpec, meta: Metadata, archive: str) -> list[Shard]:
+    by_name = {m.name: m for m in FlatTar.members(archive)}
+    names, table = _flat_table(spec, meta, archive, list(by_name))
+    members = [by_name[n] for n in names]
+    return [
+        Shard(archive, members=chunk, rows=table.slice(i * FLAT_SHARD_SIZE, len(chunk)))
+        for i, chunk in enumerate(_chunks(members, FLAT_SHARD_SIZE))
+    ]
+
+
+def _plan_tar_of_tars(spec: SplitSpec, meta: Metadata, archive: str) -> list[Shard]:
+    shards = TarOfTars.shards(archive)
+    unknown = [s.inner.name for s in shards if s.group not in meta.class_index]
+    if unknown:
+        raise ArchiveError(
+            f"{archive}: {len(unknown)} inner tar(s) are not named after a WNID of {meta.files['labels']} "
+            f"(e.g. {_examples_of(unknown)}). The train tar holds n01440764.tar ... n15075141.tar; use the original."
+        )
+    table = spec.rows(meta) if spec.rows else None
+    if table is None:
+        return shards
+    # Train file names start with their class WNID (n01440764_10026.JPEG): group rows by it.
+    table = table.take(pc.sort_indices(table.column("file_name")))
+    prefixes = pc.utf8_slice_codeunits(table.column("file_name"), 0, 9).to_numpy(zero_copy_only=False)
+    starts = np.flatnonzero(np.r_[True, prefixes[1:] != prefixes[:-1]]) if len(prefixes) else np.array([], int)
+    ends = np.r_[starts[1:], len(prefixes)]
+    ranges = {prefixes[s]: (s, e) for s, e in zip(starts, ends)}
+    empty = table.slice(0, 0)
+    return [
+        Shard(s.archive, inner=s.inner, rows=table.slice(ranges[s.group][0], ranges[s.group][1] - ranges[s.group][0]) if s.group in ranges else empty)
+        for s in shards
+    ]
+
+
+def plan(spec: SplitSpec, meta: Metadata, archive: str) -> list[Shard]:
+    """Index ``archive``, check its images against the metadata, and cut it into shards with their rows."""
+    planner = _plan_tar_of_tars if ARCHIVE_SHAPES[spec.archive] is TarOfTars else _plan_flat
+    return planner(spec, meta, archive)
+
+
+def generate(
+    shards: list[Shard],
+    spec: SplitSpec,
+    class_index: dict[str, int],
+    rows_file: str,
+    skip_unreadable_images: bool = False,
+) -> Iterator[tuple[str, dict]]:
+    """(file name, example) for every image of ``shards``; keys are the original file names."""
+    walk = ARCHIVE_SHAPES[spec.archive].walk
+    missing, skipped = [], []
+    for shard in shards:
+        rows = shard.rows
+        columns = [c for c in rows.column_names if c != "file_name"] if rows is not None else []
+        values = {c: rows.column(c).to_pylist() for c in columns}
+        index = dict(zip(rows.column("file_name").to_pylist(), range(rows.num_rows))) if rows is not None else None
+        label = class_index[shard.group] if spec.label_from == LABEL_FROM_TAR else None
+        where = f"{shard.archive} -> {shard.inner.name}" if shard.inner else shard.archive
+        for name, data in walk(shard):
+            example = {}
+            if index is not None:
+                i = index.get(name)
+                if i is None:
+                    if not spec.only_listed:
+                        missing.append(name)
+                    continue
+                example = {c: values[c][i] for c in columns}
+            if label is not None:
+                example[spec.label_column] = label
+            try:
+                image = normalize_image(data, f"{where}: {name}")
+            except ImageError:
+                if not skip_unreadable_images:
+                    raise
+                skipped.append(name)
+                continue
+            example["image"] = {"bytes": image, "path": None}
+            example["file_name"] = name
+            yield name, example
+    if skipped:
+        logger.warning("Skipped %d unreadable image(s) (skip_unreadable_images=True): %s", len(skipped), _examples_of(skipped))
+    if missing:
+        raise MetadataError(
+            f"{len(missing)} image(s) of {shards[0].archive} have no row in {rows_file} (e.g. {_examples_of(missing)}). "
+            f"Use the metadata files of the same split and version."
+        )
