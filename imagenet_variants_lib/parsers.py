@@ -158,7 +158,7 @@ def _read_number_csv(path: str | os.PathLike, value_type: pa.DataType, what: str
     types = {"file_name": pa.string(), **{n: value_type for n in names[1:]}}
     try:
         table = read(types, use_threads=True)
-        error = None
+        error = None if all(table.column(n).null_count == 0 for n in names[1:]) else "empty value"
     except pa.ArrowInvalid as exc:
         table, error = None, exc
     if bad_rows or error is not None:
@@ -172,6 +172,9 @@ def _read_number_csv(path: str | os.PathLike, value_type: pa.DataType, what: str
                 f"found {row.actual_columns}: {row.text[:120]!r}."
             )
         pattern = r"-?\d+" if pa.types.is_integer(value_type) else r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|nan|NaN"
+        empty = np.flatnonzero(pc.equal(pc.binary_join_element_wise(*[text[n] for n in names], ""), "").to_numpy(zero_copy_only=False))
+        if len(empty):
+            raise MetadataError(f"{path}, line {int(empty[0]) + 1} is empty; expected a file name and {NUM_ANNOTATORS} {what}. Remove the blank line.")
         for col in names[1:]:
             ok = pc.match_substring_regex(pc.utf8_trim_whitespace(text[col]), f"^({pattern})$")
             bad = np.flatnonzero(~ok.to_numpy(zero_copy_only=False))
@@ -189,7 +192,7 @@ def _first_bad(values: np.ndarray, ok: np.ndarray, path, what: str) -> None:
     if len(bad_rows):
         row = int(bad_rows[0])
         col = int(np.flatnonzero(~ok[row])[0])
-        raise MetadataError(f"{path}, line {row + 1}: value {col + 2} is {values[row, col]!r}; {what}.")
+        raise MetadataError(f"{path}, line {row + 1}: value {col + 2} is {values[row, col].item()!r}; {what}.")
 
 
 def _matrix(table: pa.Table, dtype) -> np.ndarray:
