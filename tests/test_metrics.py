@@ -17,7 +17,9 @@ REFDATA = Path(__file__).resolve().parents[2] / "shared" / "refdata"
 
 
 def load(name: str, config: str | None = None) -> evaluate.EvaluationModule:
-    return evaluate.load(str(METRICS / name), config)
+    # In memory: when _compute refuses input, evaluate keeps its on-disk cache file locked, and the
+    # next compute on the same object would wait a second for that lock.
+    return evaluate.load(str(METRICS / name), config, keep_in_memory=True)
 
 
 @pytest.fixture(scope="module")
