@@ -204,5 +204,14 @@ class ImagenetVariants(datasets.GeneratorBasedBuilder):
             for name, spec in splits.items()
         ]
 
+    def _download_and_prepare(self, dl_manager, verification_mode, **prepare_split_kwargs):
+        # datasets writes into "<dir>.incomplete" and renames it when done; a run killed with
+        # SIGKILL leaves its shards there. Remove them before writing (we hold datasets' lock).
+        tmp_dir = Path(self._output_dir)
+        if tmp_dir.name.endswith(".incomplete"):
+            for stale in [*tmp_dir.glob("*.arrow"), *tmp_dir.glob("*.parquet")]:
+                stale.unlink()
+        super()._download_and_prepare(dl_manager, verification_mode, **prepare_split_kwargs)
+
     def _generate_examples(self, shards, spec, class_index, rows_file):
         yield from join.generate(shards, spec, class_index, rows_file, skip_unreadable_images=self.config.skip_unreadable_images)

@@ -191,6 +191,11 @@ class TarOfTars:
                 seen: set[str] = set()
                 for info in _iter_members(tar, where):
                     name = posixpath.basename(info.name)
+                    if not name.startswith(f"{shard.group}_"):
+                        raise ArchiveError(
+                            f"{where}: member {name} is not an image of class {shard.group} (train images are named "
+                            f"{shard.group}_<number>.JPEG). Rebuild the inner tar from the original train tar."
+                        )
                     if name in seen:
                         raise ArchiveError(f"{where}: file name {name} occurs twice. Each image must occur once; rebuild the inner tar from the original.")
                     seen.add(name)

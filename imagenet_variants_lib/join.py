@@ -48,6 +48,8 @@ class SplitSpec:
 
 
 def _examples_of(names: list[str], limit: int = 5) -> str:
+    """The first few of ``names`` in sorted order, for an error message."""
+    names = sorted(names)
     return ", ".join(names[:limit]) + (", ..." if len(names) > limit else "")
 
 

@@ -143,7 +143,7 @@ def check_sha256(path: str | os.PathLike, source: Source) -> None:
         )
 
 
-def describe_missing(keys: Iterable[str], data_dir: str | os.PathLike | None) -> str:
+def describe_missing(keys: Iterable[str]) -> str:
     """One line per missing file: its name(s) and where to get it."""
     lines = []
     for key in keys:
@@ -151,6 +151,35 @@ def describe_missing(keys: Iterable[str], data_dir: str | os.PathLike | None) ->
         names = " or ".join(src.names)
         lines.append(f"  - {names}: {src.origin}")
     return "\n".join(lines)
+
+
+def layout_hints(data_dir: str | os.PathLike | None, keys: Iterable[str]) -> list[str]:
+    """What to move or decompress when a missing file is found elsewhere in ``data_dir``."""
+    if data_dir is None or not Path(data_dir).is_dir():
+        return []
+    root, hints = Path(data_dir), []
+    for key in keys:
+        for name in SOURCES[key].names:
+            stem = name[: -len(".tar")] if name.endswith(".tar") else name
+            for packed in (f"{name}.gz", f"{stem}.tar.gz", f"{stem}.tgz"):
+                if (root / packed).is_file():
+                    hints.append(f"{packed} is gzip-compressed: run `gunzip -k {packed}`{' and name the result ' + name if not packed.startswith(name) else ''}; the tarballs must be plain tar.")
+            for sub in sorted(p for p in root.iterdir() if p.is_dir()):
+                if (sub / name).is_file():
+                    hints.append(f"{name} is in the subfolder {sub.name}/: move it up into {root}, or pass {sub} as data_dir.")
+            if name.startswith(PI_ROOT + "/"):
+                rel = name[len(PI_ROOT) + 1 :]
+                level, _, inner = rel.partition("/")
+                if (root / rel).is_file():
+                    hints.append(f"found {level}/ directly in {root}: the ImageNet-PI folders belong in {root / PI_ROOT}/ (move {level}/ into {PI_ROOT}/), one level deeper.")
+                if (root / PI_ROOT / PI_ROOT / rel).is_file():
+                    hints.append(f"found {PI_ROOT}/{PI_ROOT}/{level}/: move the inner {PI_ROOT}/ contents up one level, to {root / PI_ROOT}/{level}/.")
+                if (root / PI_ROOT / inner).is_file():
+                    hints.append(f"found {PI_ROOT}/{inner} without a noise level: it belongs in {PI_ROOT}/low_noise/ or {PI_ROOT}/high_noise/.")
+                upstream_readme_name = inner.replace("/", "-")  # the upstream README says labels-train.csv
+                if inner != upstream_readme_name and (root / PI_ROOT / level / upstream_readme_name).is_file():
+                    hints.append(f"found {PI_ROOT}/{level}/{upstream_readme_name}: the files are read as {name} (the upstream repository's layout); move it there.")
+    return list(dict.fromkeys(hints))
 
 
 def locate(
@@ -175,13 +204,15 @@ def locate(
     found = {key: find(data_dir, SOURCES[key]) for key in required}
     absent = [key for key, path in found.items() if path is None]
     cannot_fetch = [key for key in absent if key not in downloadable or SOURCES[key].url is None or download is None]
-    if cannot_fetch:
+    hints = layout_hints(data_dir, absent)  # a misplaced file is moved, not downloaded again
+    if cannot_fetch or hints:
         where = f"in data_dir {data_dir}" if data_dir is not None else "(no data_dir was given)"
         raise MissingFilesError(
             f"{config_name or 'This config'} needs {len(absent)} file(s) that are missing {where}:\n"
-            f"{describe_missing(absent, data_dir)}\n"
-            f"Put them in data_dir (metadata files with a URL are downloaded automatically when "
-            f"the other files are present)."
+            f"{describe_missing(absent)}\n"
+            + "".join(f"Hint: {h}\n" for h in hints)
+            + "Put them in data_dir (metadata files with a URL are downloaded automatically when "
+            "the other files are present)."
         )
     for key in absent:
         src = SOURCES[key]

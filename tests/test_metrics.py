@@ -112,6 +112,8 @@ def test_real_top_k_with_k_1_matches_top_1(real, real_top_k):
         ([1, -1], [[1], [1]], r"predictions\[1\] holds class index -1"),
         ([1, 2], [[1], [2, 1000]], r"references\[1\] holds class index 1000"),
         ([1, 2], [[], []], "nothing to score"),
+        ([None], [[1]], "predictions must be a list of integer class indices"),
+        ([1], [None], "references must be a list of lists of integer class indices"),
     ],
 )
 def test_real_refuses(real, predictions, references, message):
@@ -259,6 +261,8 @@ GOOD = {
         ({"unclear_multi_labels": [[], [4, 1001]]}, r"unclear_multi_labels\[1\] holds class index 1001"),
         ({"original_label": [1, 1000]}, r"original_label\[1\] holds class index 1000"),
         ({"is_problematic": [True, True]}, "Every image is problematic"),
+        ({"is_problematic": [False, None]}, "is_problematic must be a list of booleans"),
+        ({"original_label": [1, None]}, "original_label must be a list of integers"),
     ],
 )
 def test_multilabel_refuses(multilabel, changes, message):

@@ -170,7 +170,7 @@ class MultilabelAccuracy(evaluate.Metric):
             )
         correct = _is_correct(predictions, references, unclear_multi_labels)
         classes = _int_array(original_label, "original_label", len(correct))
-        _check_class_indices(classes, np.ones(len(classes), dtype=np.int64), "original_label")
+        _check_class_indices(classes, "original_label")
         problematic = _bool_array(is_problematic, "is_problematic", len(correct))
         return _class_balanced(correct[~problematic], classes[~problematic])
 
@@ -180,13 +180,13 @@ def _is_correct(predictions, correct_labels, unclear_labels):
     preds = _int_array(predictions, "predictions", None)
     if len(preds) == 0:
         raise ValueError("predictions is empty: there is nothing to score.")
-    _check_class_indices(preds, np.ones(len(preds), dtype=np.int64), "predictions")
+    _check_class_indices(preds, "predictions")
     hit = np.zeros(len(preds), dtype=bool)
     for name, lists in (("references", correct_labels), ("unclear_multi_labels", unclear_labels)):
         labels, counts = _flatten(lists, name)
         if len(counts) != len(preds):
             raise ValueError(f"Got {len(preds)} predictions but {len(counts)} {name}; pass one list per image.")
-        _check_class_indices(labels, counts, name)
+        _check_class_indices(labels, name, counts)
         image_of_label = np.repeat(np.arange(len(preds)), counts)
         hit[image_of_label[labels == preds[image_of_label]]] = True
     return hit
@@ -239,11 +239,14 @@ def _bool_array(values, name, expected_length):
     return array
 
 
-def _check_class_indices(values, counts, name):
-    """Raises ValueError naming the first image whose class index is outside 0..NUM_CLASSES-1."""
+def _check_class_indices(values, name, counts=None):
+    """Raises ValueError naming the first image with a class index outside 0..NUM_CLASSES-1.
+
+    `values` holds one index per image, or with `counts` the concatenated lists of all images.
+    """
     bad = np.nonzero((values < 0) | (values >= NUM_CLASSES))[0]
     if len(bad):
-        image = int(np.searchsorted(np.cumsum(counts), bad[0], side="right"))
+        image = int(bad[0]) if counts is None else int(np.searchsorted(np.cumsum(counts), bad[0], side="right"))
         raise ValueError(
             f"{name}[{image}] holds class index {values[bad[0]]}, outside 0..{NUM_CLASSES - 1} "
             "(ImageNet-1k class indices in sorted-WNID order)."

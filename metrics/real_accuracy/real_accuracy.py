@@ -100,7 +100,7 @@ class RealAccuracy(evaluate.Metric):
         if self.config_name not in _PREDICTION_FEATURES:
             raise ValueError(
                 f"real_accuracy has no config {self.config_name!r}; use 'default' (one top-1 class per "
-                f"image) or 'top_k' (a ranked list per image, scored with compute(..., k=5))."
+                "image) or 'top_k' (a ranked list per image, scored with compute(..., k=5))."
             )
         return evaluate.MetricInfo(
             description=_DESCRIPTION,
@@ -135,8 +135,8 @@ class RealAccuracy(evaluate.Metric):
             )
         else:
             ranked = _int_array(predictions, "predictions").reshape(-1, 1)
-            _check_class_indices(ranked.ravel(), np.ones(len(ranked), dtype=np.int64), "predictions")
-        _check_class_indices(labels, label_counts, "references")
+            _check_class_indices(ranked.ravel(), "predictions")
+        _check_class_indices(labels, "references", label_counts)
 
         # One row per (image, ReaL label) pair: is that label among the image's top-k?
         image_of_label = np.repeat(np.arange(len(label_counts)), label_counts)
@@ -158,7 +158,7 @@ def _ranked_predictions(predictions, k):
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}.")
     values, counts = _flatten(predictions, "predictions")
-    _check_class_indices(values, counts, "predictions")
+    _check_class_indices(values, "predictions", counts)
     if len(counts) and counts.min() < k:
         image = int(np.argmin(counts))
         raise ValueError(
@@ -197,11 +197,14 @@ def _int_array(values, name):
         raise ValueError(f"{name} must be a list of integer class indices (no None or lists).") from None
 
 
-def _check_class_indices(values, counts, name):
-    """Raises ValueError naming the first image whose class index is outside 0..NUM_CLASSES-1."""
+def _check_class_indices(values, name, counts=None):
+    """Raises ValueError naming the first image with a class index outside 0..NUM_CLASSES-1.
+
+    `values` holds one index per image, or with `counts` the concatenated lists of all images.
+    """
     bad = np.nonzero((values < 0) | (values >= NUM_CLASSES))[0]
     if len(bad):
-        image = int(np.searchsorted(np.cumsum(counts), bad[0], side="right"))
+        image = int(bad[0]) if counts is None else int(np.searchsorted(np.cumsum(counts), bad[0], side="right"))
         raise ValueError(
             f"{name}[{image}] holds class index {values[bad[0]]}, outside 0..{NUM_CLASSES - 1} "
             "(ImageNet-1k class indices in sorted-WNID order)."
