@@ -23,3 +23,7 @@ class ArchiveError(ImagenetVariantsError):
 
 class ImageError(ImagenetVariantsError):
     """An image inside a tarball cannot be read."""
+
+
+class SubmissionError(ImagenetVariantsError, ValueError):
+    """Predictions that cannot make a valid test-server file; the message says which image and why."""

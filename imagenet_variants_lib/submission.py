@@ -22,7 +22,7 @@ from typing import Union
 
 import numpy as np
 
-from .errors import ImagenetVariantsError
+from .errors import SubmissionError
 
 # ILSVRC-2012: 1000 classes; 100,000 test images named ILSVRC2012_test_00000001.JPEG ... (FORMATS.md).
 NUM_CLASSES = 1000
@@ -33,9 +33,6 @@ TOP_K = 5
 
 Predictions = Union[np.ndarray, Mapping[str, Sequence[int]], str, os.PathLike]
 
-
-class SubmissionError(ImagenetVariantsError, ValueError):
-    """Predictions that cannot make a valid test-server file; the message says which image and why."""
 
 
 def default_test_file_names() -> list[str]:
