@@ -204,6 +204,12 @@ class ImagenetVariants(datasets.GeneratorBasedBuilder):
             for name, spec in splits.items()
         ]
 
+    # Preparation writes whole Arrow tables per batch of images (datasets' ArrowBasedBuilder path):
+    # the bytes read from the tar become the Arrow column without a per-image dict or copy.
+    _prepare_split = datasets.ArrowBasedBuilder._prepare_split
+    _prepare_split_single = datasets.ArrowBasedBuilder._prepare_split_single
+    _get_examples_iterable_for_split = datasets.ArrowBasedBuilder._get_examples_iterable_for_split
+
     def _download_and_prepare(self, dl_manager, verification_mode, **prepare_split_kwargs):
         # datasets writes into "<dir>.incomplete" and renames it when done; a run killed with
         # SIGKILL leaves its shards there. Remove them before writing (we hold datasets' lock).
@@ -211,7 +217,17 @@ class ImagenetVariants(datasets.GeneratorBasedBuilder):
         if tmp_dir.name.endswith(".incomplete"):
             for stale in [*tmp_dir.glob("*.arrow"), *tmp_dir.glob("*.parquet")]:
                 stale.unlink()
-        super()._download_and_prepare(dl_manager, verification_mode, **prepare_split_kwargs)
+        # Skip GeneratorBasedBuilder's override: on 3.6 it adds a per-key duplicate check argument
+        # that the table path does not take (duplicates are refused by the archive walkers).
+        datasets.DatasetBuilder._download_and_prepare(self, dl_manager, verification_mode, **prepare_split_kwargs)
+
+    def _generate_tables(self, shards, spec, class_index, rows_file):
+        yield from join.generate_tables(
+            shards, spec, class_index, rows_file, self.info.features.arrow_schema, skip_unreadable_images=self.config.skip_unreadable_images
+        )
 
     def _generate_examples(self, shards, spec, class_index, rows_file):
-        yield from join.generate(shards, spec, class_index, rows_file, skip_unreadable_images=self.config.skip_unreadable_images)
+        """One example per image, keyed by file name (the same rows as the tables)."""
+        for _, table in self._generate_tables(shards, spec, class_index, rows_file):
+            for row in table.to_pylist():
+                yield row["file_name"], row

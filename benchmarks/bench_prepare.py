@@ -248,7 +248,7 @@ def _fsync_tree(root: Path, suffix: str = ".arrow") -> None:
             os.close(fd)
 
 
-def child_builder(data_dir: Path, cache_dir: Path, num_proc: int | None, cprofile_out: str | None) -> dict:
+def child_builder(data_dir: Path, cache_dir: Path, num_proc: int | None, cprofile_out: str | None, writer_batch_size: int | None = None) -> dict:
     """``builder("imagenet2012", ...).download_and_prepare(num_proc=...)`` timed; the Arrow output is fsynced after."""
     t_import = time.perf_counter()
     import datasets
@@ -264,7 +264,8 @@ def child_builder(data_dir: Path, cache_dir: Path, num_proc: int | None, cprofil
     t0 = time.perf_counter()
     if profiler:
         profiler.enable()
-    b = builder("imagenet2012", data_dir=data_dir, cache_dir=cache_dir)
+    extra = {"writer_batch_size": writer_batch_size} if writer_batch_size else {}
+    b = builder("imagenet2012", data_dir=data_dir, cache_dir=cache_dir, **extra)
     b.download_and_prepare(num_proc=num_proc)
     if profiler:
         profiler.disable()
@@ -324,7 +325,7 @@ def run_child_main(args: argparse.Namespace) -> None:
     if args.child == "floor":
         result = child_floor(Path(args.data_dir), Path(args.scratch))
     elif args.child == "builder":
-        result = child_builder(Path(args.data_dir), Path(args.scratch), args.child_num_proc, args.cprofile_out)
+        result = child_builder(Path(args.data_dir), Path(args.scratch), args.child_num_proc, args.cprofile_out, args.writer_batch_size)
     else:
         result = child_pi(Path(args.pi_dir), args.child)
     result["self_peak_rss_mib"] = _vmhwm_mib()
@@ -373,6 +374,30 @@ def run_child(child_args: list[str], work: Path, wrapper: list[str] | None = Non
     return result
 
 
+WRITER_BATCH_SIZE: list[int | None] = [None]  # --writer-batch-size, for the builder children
+
+
+def mem_available_bytes() -> int | None:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def evict_from_page_cache(data_dir: Path) -> None:
+    """Drop the clean cached pages of this size's tarballs (only these files), so they do not crowd the next size's."""
+    for path in data_dir.glob("*.tar"):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+
 def measure(kind: str, data_dir: Path, work: Path, repeat: int, num_proc: int | None = None) -> dict:
     runs = []
     for _ in range(repeat):
@@ -384,6 +409,8 @@ def measure(kind: str, data_dir: Path, work: Path, repeat: int, num_proc: int | 
                 args = ["--child", "builder", "--data-dir", str(data_dir), "--scratch", str(scratch)]
                 if num_proc:
                     args += ["--child-num-proc", str(num_proc)]
+            if WRITER_BATCH_SIZE[0] and kind == "builder":
+                args += ["--writer-batch-size", str(WRITER_BATCH_SIZE[0])]
             runs.append(run_child(args, work))
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -419,6 +446,13 @@ def measure(kind: str, data_dir: Path, work: Path, repeat: int, num_proc: int | 
 def measure_size(label: str, manifest: dict, data_dir: Path, work: Path, repeat: int, num_proc: int) -> dict:
     print(f"[{label}] {manifest['images']} images ({manifest['n_train']} train in {manifest['n_classes']} classes + "
           f"{manifest['n_val']} val), {manifest['image_bytes'] / 2**30:.2f} GiB of JPEG, mean {manifest['mean_image_kb']} KB", flush=True)
+    tar_bytes = manifest["train_tar_bytes"] + manifest["val_tar_bytes"]
+    available = mem_available_bytes()
+    # The tarballs and one run's Arrow output should fit in the page cache together.
+    fits = available is None or 2 * tar_bytes < 0.9 * available
+    if not fits:
+        print(f"    WARNING: tarballs + Arrow output ({2 * tar_bytes / 2**30:.1f} GiB) do not fit in the page cache "
+              f"({available / 2**30:.1f} GiB available): reads will hit the disk; use fewer --images", flush=True)
     print("    warm-up (floor, not counted)", flush=True)
     measure("floor", data_dir, work, 1)
     # Interleaved, so that a slow phase of the machine hits every kind alike; best of ``repeat``.
@@ -440,6 +474,8 @@ def measure_size(label: str, manifest: dict, data_dir: Path, work: Path, repeat:
 
     result = {
         "data": manifest,
+        "page_cache_fits": fits,
+        "mem_available_gib_before": round(available / 2**30, 1) if available else None,
         "floor": merge(per_kind["floor"]),
         "builder_single": merge(per_kind["single"]),
         f"builder_num_proc{num_proc}": merge(per_kind["multi"]),
@@ -496,6 +532,7 @@ CATEGORIES = [
     ("datasets/table.py", None, "datasets: ArrowWriter batch -> Arrow -> file"),
     ("pyarrow/", None, "datasets: ArrowWriter batch -> Arrow -> file"),
     ("datasets/builder.py", {"_prepare_split_single"}, "datasets: builder loop (_prepare_split_single)"),
+    ("fsspec/", None, "datasets: ArrowWriter batch -> Arrow -> file"),
     ("multiprocess", None, "multiprocessing / pickling"),
     ("dill/", None, "multiprocessing / pickling"),
     ("tqdm", None, "progress bar"),
@@ -551,18 +588,29 @@ def analyse_pyspy(raw_file: Path, images: int, top: int = 25) -> dict:
         threads = [p for p in parts if p.startswith("thread (")]
         if threads and not threads[0].endswith("MainThread"):
             continue
-        role = "pool workers" if sum(p.startswith("process ") for p in parts) > 1 else "main process"
+        frames = [_parse_frame(f) for f in parts if f and not f.startswith("process ") and not f.startswith("thread (")]
+        funcs = {f for f, _, _ in frames}
+        if sum(p.startswith("process ") for p in parts) <= 1:
+            role = "main process"
+        elif "serve_forever" in funcs or "_run_server" in funcs:
+            role = "manager process"  # the SyncManager behind datasets' progress queue: idle
+        else:
+            role = "pool workers"
         counters = roles.setdefault(role, {"categories": collections.Counter(), "inclusive": collections.Counter(), "leaves": collections.Counter()})
         n = int(count)
-        frames = [_parse_frame(f) for f in parts if f and not f.startswith("process ") and not f.startswith("thread (")]
         category = OTHER
         for func, path, _ in reversed(frames):
             found = _category(path, func)
             if found:
                 category = found
                 break
-        if role == "main process" and category == "multiprocessing / pickling":
-            category = "multiprocessing: waiting for the workers, pickling"
+        if category == "multiprocessing / pickling":
+            if role == "main process":
+                category = "multiprocessing: waiting for the workers, pickling"
+            elif "_callmethod" in funcs:
+                category = "multiprocessing: round trips to the Manager queue (progress, results)"
+            elif "worker" in funcs and "get" in funcs:
+                category = "multiprocessing: worker idle, waiting for a job"
         counters["categories"][category] += n
         if frames:
             func, path, lineno = frames[-1]
@@ -630,6 +678,8 @@ def run_profiles(data_dir: Path, work: Path, py_spy: str | None, num_proc: int) 
     out: dict = {}
     scratch = Path(tempfile.mkdtemp(prefix="profile-", dir=work))
     try:
+        print("[profile] warm-up (floor, not counted)", flush=True)
+        measure("floor", data_dir, work, 1)
         stats_file = work / "builder.pstats"
         print("[profile] cProfile, builder single process", flush=True)
         r = run_child(["--child", "builder", "--data-dir", str(data_dir), "--scratch", str(scratch / "c"), "--cprofile-out", str(stats_file)], work)
@@ -646,6 +696,8 @@ def run_profiles(data_dir: Path, work: Path, py_spy: str | None, num_proc: int) 
                 args = ["--child", "builder", "--data-dir", str(data_dir), "--scratch", str(scratch / label)]
                 if np_:
                     args += ["--child-num-proc", str(np_)]
+                if WRITER_BATCH_SIZE[0]:
+                    args += ["--writer-batch-size", str(WRITER_BATCH_SIZE[0])]
                 wrapper = [py_spy, "record", "--idle", "--threads", "--rate", str(PY_SPY_RATE), "--format", "raw", "--full-filenames", "--output", str(raw), *extra, "--"]
                 r = run_child(args, work, wrapper=wrapper)
                 out[label] = {"seconds_under_profiler": round(r["seconds"], 2), **analyse_pyspy(raw, r["images"])}
@@ -750,11 +802,13 @@ def print_profile(profile: dict, floor: dict | None = None) -> None:
             print(f"[profile] {label}: {p}")
             continue
         print(f"\n[profile] {label} ({p.get('seconds_under_profiler')} s under the profiler)")
-        for role in ("main process", "pool workers"):
+        for role in ("main process", "pool workers", "manager process"):
             if role not in p:
                 continue
             r = p[role]
             print(f"  {role}: {r['seconds']} s of main-thread samples{' (all workers together)' if role == 'pool workers' else ''}")
+            if role == "manager process":
+                continue
             for name, v in r["self_by_category"].items():
                 print(f"    {v['s']:8.2f} s {v['us_per_image']:6d} us/image  {name}")
             if "inclusive" in r:
@@ -765,9 +819,9 @@ def print_profile(profile: dict, floor: dict | None = None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--images", type=int, default=50_000, help="train images of the default size (default 50000, ~5 GB)")
-    ap.add_argument("--classes", type=int, default=50, help="train classes (inner tars) of the default size (default 50)")
-    ap.add_argument("--val", type=int, default=5_000, help="validation images of the default size (default 5000, at most 50000 / --large-factor)")
+    ap.add_argument("--images", type=int, default=40_000, help="train images of the default size (default 40000, ~4 GB)")
+    ap.add_argument("--classes", type=int, default=40, help="train classes (inner tars) of the default size (default 40)")
+    ap.add_argument("--val", type=int, default=4_000, help="validation images of the default size (default 4000, at most 50000 / --large-factor)")
     ap.add_argument("--large-factor", type=int, default=2, help="the large size has this many times the images and classes (default 2)")
     ap.add_argument("--skip-large", action="store_true", help="measure the default size only (no RSS flatness check)")
     ap.add_argument("--repeat", type=int, default=2, help="runs per measurement; the best time is reported (default 2)")
@@ -777,6 +831,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pi-dir", default="/tmp/bench-pi", help="where the synthetic PI CSVs are cached (default /tmp/bench-pi)")
     ap.add_argument("--pi-decimals", type=int, default=None, help="decimals of the PI confidences (default: shortest repr, ~450 MB as the real file)")
     ap.add_argument("--profile", action="store_true", help="also profile the single-process builder (cProfile; py-spy too if found)")
+    ap.add_argument("--writer-batch-size", type=int, default=None,
+                    help="experiment: pass writer_batch_size=N to the builder (datasets' default for images: 100 rows per record batch)")
     ap.add_argument("--py-spy", default=None, help="path of py-spy (default: found on PATH)")
     ap.add_argument("--workdir", default=None, help="where to write the fake ImageNet (default: a new /tmp/bench-prepare-* dir)")
     ap.add_argument("--keep", action="store_true", help="keep --workdir (the data is reused by a later run with the same --workdir)")
@@ -793,10 +849,11 @@ def main(argv: list[str] | None = None) -> int:
         run_child_main(args)
         return 0
 
+    WRITER_BATCH_SIZE[0] = args.writer_batch_size
     work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="bench-prepare-", dir="/tmp"))
     work.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
-    result: dict = {"machine": machine_info(), "settings": {k: getattr(args, k) for k in ("images", "classes", "val", "large_factor", "repeat", "num_proc", "pool", "pi_decimals")}, "sizes": {}}
+    result: dict = {"machine": machine_info(), "settings": {k: getattr(args, k) for k in ("images", "classes", "val", "large_factor", "repeat", "num_proc", "pool", "pi_decimals", "writer_batch_size")}, "sizes": {}}
     print(f"machine: {result['machine']['platform']}, {result['machine']['cpu_count']} CPUs, Python {result['machine']['python']}, "
           f"datasets {result['machine']['datasets']}; work dir {work}", flush=True)
     try:
@@ -809,6 +866,7 @@ def main(argv: list[str] | None = None) -> int:
             manifest = make_fake_imagenet(data_dir, args.images * factor, args.classes * factor, args.val * factor, pool)
             print(f"[{label}] data in {data_dir} (written in {manifest['generate_seconds']} s)", flush=True)
             result["sizes"][label] = measure_size(label, manifest, data_dir, work, args.repeat, args.num_proc)
+            evict_from_page_cache(data_dir)  # so that it does not crowd the next size out of the page cache
         if not args.skip_pi:
             result["pi"] = measure_pi(Path(args.pi_dir), work, args.repeat, args.pi_decimals)
         result["checks"] = checks(result, args.num_proc)

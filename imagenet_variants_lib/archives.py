@@ -1,9 +1,13 @@
 """Streaming walkers over the two archive shapes of ILSVRC-2012, split into shards for ``num_proc``.
 
 * flat tar (validation, test): one pass over the headers locates every member; a shard is a
-  range of members, read back with one seek + read each.
+  range of members.
 * tar of tars (train): one pass over the 1000 outer headers; a shard is one inner per-class tar,
-  walked in place through a bounded window on the outer file (never extracted, never read whole).
+  whose headers are walked in place through a bounded window on the outer file (never extracted,
+  never read whole).
+
+Either way a walker only *locates* images (name, offset, size); :func:`read_members` then reads
+a batch of them with one seek + readinto each.
 
 Member names are only ever used as keys, never as filesystem paths. Tar order is not assumed.
 """
@@ -16,6 +20,8 @@ import posixpath
 import tarfile
 from dataclasses import dataclass, field
 from typing import Iterator
+
+import numpy as np
 
 from .errors import ArchiveError
 
@@ -150,17 +156,9 @@ class FlatTar:
         return [Shard(path, members=chunk) for chunk in _chunks(FlatTar.members(path), FLAT_SHARD_SIZE)]
 
     @staticmethod
-    def walk(shard: Shard) -> Iterator[tuple[str, bytes]]:
-        """(member name, bytes) for every member of the shard, read with one seek each."""
-        with open(shard.archive, "rb") as f:
-            for m in shard.members:
-                f.seek(m.offset)
-                data = f.read(m.size)
-                if len(data) != m.size:
-                    raise ArchiveError(
-                        f"{shard.archive}: member {m.name} is truncated ({len(data)} of {m.size} bytes). Re-download or re-copy the tar."
-                    )
-                yield m.name, data
+    def locate(shard: Shard, f) -> Iterator[Member]:
+        """The members of the shard (their places are known from the index)."""
+        return iter(shard.members)
 
 
 class TarOfTars:
@@ -178,28 +176,45 @@ class TarOfTars:
         return [Shard(path, inner=m) for m in members]
 
     @staticmethod
-    def walk(shard: Shard) -> Iterator[tuple[str, bytes]]:
-        """(member name, bytes) of every image of one inner tar, streamed from inside the outer tar."""
+    def locate(shard: Shard, f) -> Iterator[Member]:
+        """Every image of one inner tar, located by walking its headers in place inside the open outer tar ``f``."""
         where = f"{shard.archive} -> {shard.inner.name}"
-        with open(shard.archive, "rb") as f:
-            window = _Window(f, shard.inner.offset, shard.inner.size)
-            try:
-                tar = tarfile.open(fileobj=window, mode="r:")
-            except tarfile.TarError as exc:
-                raise ArchiveError(f"{where}: not a readable tar ({exc}). The train tar is corrupt; re-download or re-copy it.") from exc
-            with tar:
-                seen: set[str] = set()
-                for info in _iter_members(tar, where):
-                    name = posixpath.basename(info.name)
-                    if not name.startswith(f"{shard.group}_"):
-                        raise ArchiveError(
-                            f"{where}: member {name} is not an image of class {shard.group} (train images are named "
-                            f"{shard.group}_<number>.JPEG). Rebuild the inner tar from the original train tar."
-                        )
-                    if name in seen:
-                        raise ArchiveError(f"{where}: file name {name} occurs twice. Each image must occur once; rebuild the inner tar from the original.")
-                    seen.add(name)
-                    data = tar.extractfile(info).read()
-                    if len(data) != info.size:
-                        raise ArchiveError(f"{where}: member {name} is truncated ({len(data)} of {info.size} bytes). Re-download or re-copy the tar.")
-                    yield name, data
+        window = _Window(f, shard.inner.offset, shard.inner.size)
+        try:
+            tar = tarfile.open(fileobj=window, mode="r:")
+        except tarfile.TarError as exc:
+            raise ArchiveError(f"{where}: not a readable tar ({exc}). The train tar is corrupt; re-download or re-copy it.") from exc
+        seen: set[str] = set()
+        for info in _iter_members(tar, where):
+            name = posixpath.basename(info.name)
+            if not name.startswith(f"{shard.group}_"):
+                raise ArchiveError(
+                    f"{where}: member {name} is not an image of class {shard.group} (train images are named "
+                    f"{shard.group}_<number>.JPEG). Rebuild the inner tar from the original train tar."
+                )
+            if name in seen:
+                raise ArchiveError(f"{where}: file name {name} occurs twice. Each image must occur once; rebuild the inner tar from the original.")
+            seen.add(name)
+            if info.offset_data + info.size > shard.inner.size:
+                raise ArchiveError(f"{where}: member {name} runs past the end of the inner tar: it is truncated. Re-download or re-copy the train tar.")
+            yield Member(name, shard.inner.offset + info.offset_data, info.size)
+
+
+def read_members(f, members: list[Member], where: str) -> tuple[np.ndarray, np.ndarray]:
+    """The bytes of ``members`` read from the raw file ``f`` into one buffer, and their offsets in it.
+
+    One ``readinto`` per image straight into the buffer that becomes the Arrow column: no copies.
+    """
+    offsets = np.zeros(len(members) + 1, dtype=np.int64)
+    np.cumsum([m.size for m in members], out=offsets[1:])
+    buffer = np.empty(int(offsets[-1]), dtype=np.uint8)
+    view = memoryview(buffer)
+    for m, start in zip(members, offsets[:-1].tolist()):
+        f.seek(m.offset)
+        got, end = 0, start + m.size
+        while start + got < end:
+            n = f.readinto(view[start + got : end])
+            if not n:
+                raise ArchiveError(f"{where}: member {m.name} is truncated ({got} of {m.size} bytes). Re-download or re-copy the tar.")
+            got += n
+    return buffer, offsets

@@ -2,7 +2,8 @@
 
 :func:`plan` runs before anything is written: it indexes the tarball, checks every image against
 the metadata, and cuts the work into shards, each carrying only its own slice of the annotations
-(so ``num_proc`` workers receive small pickles). :func:`generate` walks the shards.
+(so ``num_proc`` workers receive small pickles). :func:`generate_tables` walks the shards and
+yields Arrow tables whose image column is the buffer the bytes were read into.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .annotations import Metadata
-from .archives import FLAT_SHARD_SIZE, FlatTar, Shard, TarOfTars, _chunks
+from .archives import FLAT_SHARD_SIZE, FlatTar, Member, Shard, TarOfTars, _chunks, read_members
 from .errors import ArchiveError, ImageError, MetadataError
-from .images import normalize_image
+from .images import is_rgb_jpeg, to_rgb_jpeg
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ class SplitSpec:
         return (self.archive, *self.metadata, *labels)
 
 
-def _examples_of(names: list[str], limit: int = 5) -> str:
+def examples_of(names: list[str], limit: int = 5) -> str:
     """The first few of ``names`` in sorted order, for an error message."""
     names = sorted(names)
     return ", ".join(names[:limit]) + (", ..." if len(names) > limit else "")
@@ -69,7 +70,7 @@ def _flat_table(spec: SplitSpec, meta: Metadata, archive: str, names: list[str])
             if missing:
                 raise MetadataError(
                     f"{archive}: {len(missing)} image(s) have no row in {_rows_file(spec, meta)} "
-                    f"(e.g. {_examples_of(missing)}). Use the metadata files of the same split and version."
+                    f"(e.g. {examples_of(missing)}). Use the metadata files of the same split and version."
                 )
         table = table.take(pa.array([index[n] for n in names], pa.int64()))
     else:
@@ -80,7 +81,7 @@ def _flat_table(spec: SplitSpec, meta: Metadata, archive: str, names: list[str])
         if missing:
             raise MetadataError(
                 f"{archive}: {len(missing)} member(s) are not in the validation labels {meta.files['validation_labels']} "
-                f"(e.g. {_examples_of(missing)}). Validation images are named ILSVRC2012_val_%08d.JPEG (8 digits); "
+                f"(e.g. {examples_of(missing)}). Validation images are named ILSVRC2012_val_%08d.JPEG (8 digits); "
                 f"use the original ILSVRC2012_img_val.tar."
             )
         label = pa.array([labels[n] for n in names], pa.int64())
@@ -105,7 +106,7 @@ def _plan_tar_of_tars(spec: SplitSpec, meta: Metadata, archive: str) -> list[Sha
     if unknown:
         raise ArchiveError(
             f"{archive}: {len(unknown)} inner tar(s) are not named after a WNID of {meta.files['labels']} "
-            f"(e.g. {_examples_of(unknown)}). The train tar holds n01440764.tar ... n15075141.tar; use the original."
+            f"(e.g. {examples_of(unknown)}). The train tar holds n01440764.tar ... n15075141.tar; use the original."
         )
     table = spec.rows(meta) if spec.rows else None
     if table is None:
@@ -129,48 +130,83 @@ def plan(spec: SplitSpec, meta: Metadata, archive: str) -> list[Shard]:
     return planner(spec, meta, archive)
 
 
-def generate(
+# A batch becomes one Arrow table: large enough that per-table costs vanish, small enough to keep
+# memory flat (peak RSS is measured in benchmarks/bench_prepare.py).
+BATCH_IMAGES = 512
+BATCH_BYTES = 64 << 20
+
+
+def _image_column(buffer: np.ndarray, offsets: np.ndarray, members: list[Member], where: str, skip_unreadable: bool) -> tuple[pa.Array, list[int]]:
+    """The ``image`` struct column of a batch (bytes as read, odd images converted) and the kept positions."""
+    view, fixed, dropped = memoryview(buffer), {}, []
+    starts, ends = offsets[:-1].tolist(), offsets[1:].tolist()
+    for i, (m, a, b) in enumerate(zip(members, starts, ends)):
+        if is_rgb_jpeg(view[a:b]):
+            continue
+        try:
+            fixed[i] = to_rgb_jpeg(bytes(view[a:b]), f"{where}: {m.name}")
+        except ImageError:
+            if not skip_unreadable:
+                raise
+            dropped.append(i)
+    kept = [i for i in range(len(members)) if i not in set(dropped)]
+    if not fixed and not dropped:  # the usual case: the read buffer *is* the column
+        data = pa.Array.from_buffers(pa.binary(), len(members), [None, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(buffer)])
+    else:
+        data = pa.array([fixed.get(i) or bytes(view[starts[i] : ends[i]]) for i in kept], pa.binary())
+    image = pa.StructArray.from_arrays([data, pa.nulls(len(kept), pa.string())], names=["bytes", "path"])
+    return image, kept
+
+
+def generate_tables(
     shards: list[Shard],
     spec: SplitSpec,
     class_index: dict[str, int],
     rows_file: str,
+    schema: pa.Schema,
     skip_unreadable_images: bool = False,
-) -> Iterator[tuple[str, dict]]:
-    """(file name, example) for every image of ``shards``; keys are the original file names."""
-    walk = ARCHIVE_SHAPES[spec.archive].walk
+) -> Iterator[tuple[str, pa.Table]]:
+    """(key, table of up to BATCH_IMAGES images) for ``shards``; rows are in tar order, ``file_name`` the original name."""
+    shape = ARCHIVE_SHAPES[spec.archive]
     missing, skipped = [], []
     for shard in shards:
         rows = shard.rows
-        columns = [c for c in rows.column_names if c != "file_name"] if rows is not None else []
-        values = {c: rows.column(c).to_pylist() for c in columns}
         index = dict(zip(rows.column("file_name").to_pylist(), range(rows.num_rows))) if rows is not None else None
+        extra = [c for c in rows.column_names if c != "file_name"] if rows is not None else []
         label = class_index[shard.group] if spec.label_from == LABEL_FROM_TAR else None
         where = f"{shard.archive} -> {shard.inner.name}" if shard.inner else shard.archive
-        for name, data in walk(shard):
-            example = {}
-            if index is not None:
-                i = index.get(name)
-                if i is None:
-                    if not spec.only_listed:
-                        missing.append(name)
-                    continue
-                example = {c: values[c][i] for c in columns}
+
+        def table(batch: list[Member]) -> pa.Table:
+            buffer, offsets = read_members(f, batch, where)
+            image, kept = _image_column(buffer, offsets, batch, where, skip_unreadable_images)
+            skipped.extend(batch[i].name for i in range(len(batch)) if i not in set(kept))
+            names = [batch[i].name for i in kept]
+            columns = {"image": image, "file_name": pa.array(names, pa.string())}
+            if rows is not None:
+                picked = rows.take(pa.array([index[n] for n in names], pa.int64()))
+                columns.update({c: picked.column(c).combine_chunks() for c in extra})
             if label is not None:
-                example[spec.label_column] = label
-            try:
-                image = normalize_image(data, f"{where}: {name}")
-            except ImageError:
-                if not skip_unreadable_images:
-                    raise
-                skipped.append(name)
-                continue
-            example["image"] = {"bytes": image, "path": None}
-            example["file_name"] = name
-            yield name, example
+                columns[spec.label_column] = pa.array(np.full(len(names), label, dtype=np.int64))
+            return pa.Table.from_arrays([columns[field.name] for field in schema], schema=schema)
+
+        with open(shard.archive, "rb", buffering=0) as f:
+            batch, size, number = [], 0, 0
+            for member in shape.locate(shard, f):
+                if index is not None and member.name not in index:
+                    if not spec.only_listed:
+                        missing.append(member.name)
+                    continue
+                batch.append(member)
+                size += member.size
+                if len(batch) >= BATCH_IMAGES or size >= BATCH_BYTES:
+                    yield f"{where}#{number}", table(batch)
+                    batch, size, number = [], 0, number + 1
+            if batch:
+                yield f"{where}#{number}", table(batch)
     if skipped:
-        logger.warning("Skipped %d unreadable image(s) (skip_unreadable_images=True): %s", len(skipped), _examples_of(skipped))
+        logger.warning("Skipped %d unreadable image(s) (skip_unreadable_images=True): %s", len(skipped), examples_of(skipped))
     if missing:
         raise MetadataError(
-            f"{len(missing)} image(s) of {shards[0].archive} have no row in {rows_file} (e.g. {_examples_of(missing)}). "
+            f"{len(missing)} image(s) of {shards[0].archive} have no row in {rows_file} (e.g. {examples_of(missing)}). "
             f"Use the metadata files of the same split and version."
         )

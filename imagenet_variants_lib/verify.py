@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import posixpath
-import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -186,7 +184,7 @@ def _count(spec: join.SplitSpec, meta: Metadata, archive: str) -> int:
     if unlisted and not spec.only_listed:
         rows_file = " + ".join(str(meta.files[k]) for k in spec.metadata)
         raise MetadataError(
-            f"{len(unlisted)} image(s) of {archive} have no row in {rows_file} (e.g. {join._examples_of(unlisted)}). "
+            f"{len(unlisted)} image(s) of {archive} have no row in {rows_file} (e.g. {join.examples_of(unlisted)}). "
             f"Use the metadata files of the same split and version."
         )
     return count
@@ -201,14 +199,8 @@ def _count_members(spec: join.SplitSpec, archive: str) -> int:
 
 def _inner_names(shard: archives.Shard) -> list[str]:
     """Member names of one inner train tar, read from its headers in place (image data is skipped)."""
-    where = f"{shard.archive} -> {shard.inner.name}"
     with open(shard.archive, "rb") as f:
-        window = archives._Window(f, shard.inner.offset, shard.inner.size)
-        try:
-            with tarfile.open(fileobj=window, mode="r:") as tar:
-                return [posixpath.basename(i.name) for i in archives._iter_members(tar, where)]
-        except tarfile.TarError as exc:
-            raise archives.ArchiveError(f"{where}: not a readable tar ({exc}). The train tar is corrupt; re-download or re-copy it.") from exc
+        return [m.name for m in archives.TarOfTars.locate(shard, f)]
 
 
 def _checksums(keys: list[str], files: dict[str, Path], problems: list[str]) -> list[ChecksumRow]:
