@@ -1,9 +1,9 @@
 """Preparation benchmark: the ``imagenet2012`` builder against a plain-Python floor, on a fake ImageNet.
 
-Run from the repository root (not part of the test suite; it takes ~10-20 minutes on 2 cores):
+Run from the repository root (not part of the test suite; ~5 minutes on 2 cores, ~7 with --profile):
 
     python benchmarks/bench_prepare.py                       # default + large size, PI parse, 2 repeats
-    python benchmarks/bench_prepare.py --images 4000 --val 400 --skip-pi --repeat 1   # quick smoke run
+    python benchmarks/bench_prepare.py --images 4000 --classes 4 --val 400 --skip-large --skip-pi --repeat 1   # smoke run
     python benchmarks/bench_prepare.py --profile             # + where the single-process builder spends its time
 
 What it does (benchmarks/README.md explains every figure):

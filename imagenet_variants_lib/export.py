@@ -31,6 +31,7 @@ from datasets.utils.py_utils import convert_file_size_to_int
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from . import loading
+from .fileutil import write_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -298,24 +299,10 @@ def _recover(output: Path, config: str) -> None:
         tmp.unlink()
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Write ``path`` through a temporary file in the same folder and ``os.replace``."""
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "x", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def _swap_in(tmp: Path | None, target: Path, readme: Path, card: str) -> None:
     """Rename the finished ``tmp`` folder to ``target`` and write the card; on failure, restore both."""
     if tmp is None:  # the existing files are reused
-        _write_atomic(readme, card)
+        write_atomic(readme, card)
         return
     backup = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}") if target.exists() else None
     moved = False
@@ -324,7 +311,7 @@ def _swap_in(tmp: Path | None, target: Path, readme: Path, card: str) -> None:
             os.replace(target, backup)
         os.replace(tmp, target)
         moved = True
-        _write_atomic(readme, card)
+        write_atomic(readme, card)
     except BaseException:
         if moved:  # the card does not list these files: take them out again
             shutil.rmtree(target, ignore_errors=True)

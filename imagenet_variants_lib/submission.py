@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Union
@@ -23,6 +22,7 @@ from typing import Union
 import numpy as np
 
 from .errors import SubmissionError
+from .fileutil import write_atomic
 
 # ILSVRC-2012: 1000 classes; 100,000 test images named ILSVRC2012_test_00000001.JPEG ... (FORMATS.md).
 NUM_CLASSES = 1000
@@ -105,7 +105,7 @@ def write_submission(
         ordered_names, top = _top_from_array(predictions, names)
     _check_top(top, ordered_names)
     lines = "".join(f"{' '.join(map(str, row))}\n" for row in (top + 1).tolist())
-    _write_atomically(Path(output), lines)
+    write_atomic(Path(output), lines, encoding="ascii")
     return len(ordered_names)
 
 
@@ -197,19 +197,3 @@ def _check_top(top: np.ndarray, names: list[str]) -> None:
             f"The top {TOP_K} of {names[row]} are {top[row].tolist()}: a class is repeated; "
             f"give {TOP_K} different classes, ranked."
         )
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Writes text to a temporary file next to path, then renames it over path."""
-    if not path.parent.is_dir():
-        raise FileNotFoundError(f"Cannot write {path}: the folder {path.parent} does not exist; create it first.")
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
-        with open(temporary, "x", encoding="ascii", newline="\n") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
