@@ -198,7 +198,7 @@ def test_failure_while_writing_the_card_restores_the_config(fake, cache_dir, tmp
     def fail(path, text):
         raise OSError("read-only file system")
 
-    monkeypatch.setattr(export, "_write_atomic", fail)
+    monkeypatch.setattr(export, "write_atomic", fail)
     with pytest.raises(OSError, match="read-only"):
         export_config("real", fake.root, out, cache_dir=cache_dir, max_shard_size="8KB")
     with pytest.raises(OSError, match="read-only"):  # a config that was not there before is not left behind
