@@ -456,11 +456,13 @@ def measure_size(label: str, manifest: dict, data_dir: Path, work: Path, repeat:
     print("    warm-up (floor, not counted)", flush=True)
     measure("floor", data_dir, work, 1)
     # Interleaved, so that a slow phase of the machine hits every kind alike; best of ``repeat``.
+    # The two builder runs swap places every round: on the project's VMs the first run that
+    # touches a lot of fresh memory after the (small) floor pays extra system time.
     per_kind = {"floor": [], "single": [], "multi": []}
-    for _ in range(repeat):
+    for round_ in range(repeat):
         per_kind["floor"].append(measure("floor", data_dir, work, 1))
-        per_kind["single"].append(measure("builder", data_dir, work, 1))
-        per_kind["multi"].append(measure("builder", data_dir, work, 1, num_proc=num_proc))
+        for kind in (("single", "multi") if round_ % 2 == 0 else ("multi", "single")):
+            per_kind[kind].append(measure("builder", data_dir, work, 1, num_proc=num_proc if kind == "multi" else None))
 
     def merge(items: list[dict]) -> dict:
         best = min(items, key=lambda s: s["best_seconds"])

@@ -143,3 +143,13 @@ def test_downloaded_file_with_wrong_sha256_is_refused(fake, tmp_path, cache_dir,
     with pytest.raises(ChecksumError, match="imagenet2012_labels.txt: sha256 is [0-9a-f]{64}, expected 70002b0f"):
         load_variant("imagenet2012", data_dir=_val_only(tmp_path, fake), cache_dir=cache_dir)
     assert not list((tmp_path / "cache").rglob("*.arrow"))
+
+
+def test_generate_examples_matches_the_tables(fake, cache_dir):
+    """The per-example view (GeneratorBasedBuilder API) yields the rows the table path writes."""
+    builder = ImagenetVariants(config_name="imagenet2012", data_dir=str(fake.root), cache_dir=cache_dir)
+    split = {g.name: g for g in builder._split_generators(datasets.DownloadManager())}["validation"]
+    examples = dict(builder._generate_examples(**split.gen_kwargs))
+    assert {k: (v["label"], v["image"]["bytes"] == fake.images[k] or k in fake.odd) for k, v in examples.items()} == {
+        k: (label, True) for k, label in fake.validation.items()
+    }
