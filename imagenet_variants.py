@@ -155,6 +155,9 @@ class ImagenetVariants(datasets.GeneratorBasedBuilder):
     """ILSVRC-2012 and its relabelings, read from the user's tarballs in ``data_dir``."""
 
     BUILDER_CONFIG_CLASS = ImagenetVariantsConfig
+    # Rows per Arrow record batch: ~4 MB of ~110 KB images (datasets' default for images is 100
+    # rows; smaller batches measured faster in benchmarks/bench_prepare.py).
+    DEFAULT_WRITER_BATCH_SIZE = 40
     BUILDER_CONFIGS = CONFIGS
     DEFAULT_CONFIG_NAME = "imagenet2012"
 
