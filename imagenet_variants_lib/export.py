@@ -161,12 +161,19 @@ def _info(b: datasets.DatasetBuilder, dsd: datasets.DatasetDict, parquet_bytes: 
 # ---- the card -------------------------------------------------------------------------------
 
 
+# In a source checkout (imported from the repo, not installed) the cards sit beside the package.
+_CHECKOUT_CARDS = Path(__file__).resolve().parents[1] / "dataset_cards"
+
+
 def _source_card(config: str) -> DatasetCard | None:
-    """The config's card shipped with the package (dataset_cards/<config>.md), or None."""
+    """The config's card (dataset_cards/<config>.md, shipped inside the installed package), or None."""
     try:
         text = importlib.resources.files("imagenet_variants_lib.dataset_cards").joinpath(f"{config}.md").read_text(encoding="utf-8")
     except (FileNotFoundError, ModuleNotFoundError):
-        return None
+        path = _CHECKOUT_CARDS / f"{config}.md"
+        if not path.is_file():
+            return None
+        text = path.read_text(encoding="utf-8")
     return DatasetCard(text)
 
 
