@@ -188,7 +188,7 @@ def generate_tables(
             columns = {"image": image, "file_name": pa.array(names, pa.string())}
             if rows is not None:
                 picked = rows.take(pa.array([index[n] for n in names], pa.int64()))
-                columns.update({c: picked.column(c).combine_chunks() for c in extra})
+                columns.update({c: picked.column(c).combine_chunks().cast(schema.field(c).type) for c in extra})
             if label is not None:
                 columns[spec.label_column] = pa.array(np.full(len(names), label, dtype=np.int64))
             return pa.Table.from_arrays([columns[field.name] for field in schema], schema=schema)
