@@ -19,8 +19,9 @@ import fakenet  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "imagenet_variants.py"
-# The real public metadata, read only when present (never copied into the repo).
-REFDATA = REPO.parent / "shared" / "refdata"
+# The real public metadata, read only when present (never copied into the repo): the folder named
+# by $IMAGENET_VARIANTS_REFDATA, else ../shared/refdata beside the checkout.
+REFDATA = Path(os.environ.get("IMAGENET_VARIANTS_REFDATA") or REPO.parent / "shared" / "refdata")
 
 
 @pytest.fixture(autouse=True)

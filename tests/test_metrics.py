@@ -9,11 +9,11 @@ from pathlib import Path
 import evaluate
 import numpy as np
 import pytest
+from conftest import refdata
 
 REPO = Path(__file__).resolve().parents[1]
 METRICS = REPO / "metrics"
 # The real public metadata, read only when present (never copied into the repo).
-REFDATA = Path(__file__).resolve().parents[2] / "shared" / "refdata"
 
 
 def load(name: str, config: str | None = None) -> evaluate.EvaluationModule:
@@ -40,13 +40,6 @@ def multilabel():
 @pytest.fixture(scope="module")
 def imagenet_m():
     return load("multilabel_accuracy", "imagenet_m")
-
-
-def refdata(name: str) -> Path:
-    path = REFDATA / name
-    if not path.is_file():
-        pytest.skip(f"{path} not present (real metadata is optional)")
-    return path
 
 
 # ---------------------------------------------------------------- ReaL, top-1
