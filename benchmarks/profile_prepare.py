@@ -69,7 +69,8 @@ def analyse_pyspy(raw_file: Path, images: int, top: int = 25) -> dict:
     seconds (samples / rate) and microseconds per image of the run.
     """
     markers = {
-        "_generate_examples (ours, incl. tar reads)": ("imagenet_variants.py", "_generate_examples"),
+        "_generate_tables (ours, incl. tar reads)": ("imagenet_variants.py", "_generate_tables"),
+        "read_members (ours, image bytes into the batch buffer)": ("imagenet_variants_lib/archives.py", "read_members"),
         "encode_example (datasets)": ("datasets/features/features.py", "encode_example"),
         "ArrowWriter.write (datasets)": ("datasets/arrow_writer.py", "write"),
         "ArrowWriter.write_examples_on_file (datasets)": ("datasets/arrow_writer.py", "write_examples_on_file"),
@@ -77,7 +78,7 @@ def analyse_pyspy(raw_file: Path, images: int, top: int = 25) -> dict:
         "ArrowWriter.finalize (datasets)": ("datasets/arrow_writer.py", "finalize"),
         "_prepare_split_single (datasets, whole split loop)": ("datasets/builder.py", "_prepare_split_single"),
         "join.plan (ours, before writing)": ("imagenet_variants_lib/join.py", "plan"),
-        "normalize_image (ours)": ("imagenet_variants_lib/images.py", "normalize_image"),
+        "_image_column (ours, header checks + odd-image repair)": ("imagenet_variants_lib/join.py", "_image_column"),
         "tarfile (anywhere below)": ("/tarfile.py", None),
     }
     roles: dict[str, dict[str, collections.Counter]] = {}

@@ -70,10 +70,3 @@ def to_rgb_jpeg(data: bytes, name: str = "<image>") -> bytes:
     out = io.BytesIO()
     rgb.save(out, format="JPEG", quality=REPAIR_QUALITY)
     return out.getvalue()
-
-
-def normalize_image(data: bytes, name: str = "<image>") -> bytes:
-    """``data`` unchanged if it is an RGB or grayscale JPEG; otherwise converted to RGB JPEG."""
-    if is_rgb_jpeg(data):
-        return data
-    return to_rgb_jpeg(data, name)

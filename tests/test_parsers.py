@@ -12,7 +12,7 @@ from PIL import Image
 
 import fakenet
 from imagenet_variants_lib import MetadataError, parsers
-from imagenet_variants_lib.images import is_rgb_jpeg, jpeg_components, normalize_image
+from imagenet_variants_lib.images import is_rgb_jpeg, jpeg_components, to_rgb_jpeg
 from imagenet_variants_lib.errors import ImageError
 
 CLASS_INDEX = {w: i for i, w in enumerate(fakenet.WNIDS)}
@@ -160,10 +160,9 @@ def test_image_header_detection():
     assert jpeg_components(_encode("L")) == 1 and is_rgb_jpeg(_encode("L"))
     assert jpeg_components(_encode("CMYK")) == 4 and not is_rgb_jpeg(_encode("CMYK"))
     assert jpeg_components(_encode("RGB", "PNG")) is None
-    rgb = _encode("RGB")
-    assert normalize_image(rgb) is rgb  # untouched, not re-encoded
     for odd in (_encode("CMYK"), _encode("RGB", "PNG"), _encode("RGB", "GIF")):
-        fixed = normalize_image(odd)
+        assert not is_rgb_jpeg(odd)
+        fixed = to_rgb_jpeg(odd)
         assert jpeg_components(fixed) == 3
         with Image.open(io.BytesIO(fixed)) as img:
             assert (img.format, img.mode) == ("JPEG", "RGB")
@@ -171,4 +170,4 @@ def test_image_header_detection():
 
 def test_unreadable_image_names_the_member():
     with pytest.raises(ImageError, match=r"train.tar -> n1.tar: n1_1.JPEG: not a readable image"):
-        normalize_image(b"\xff\xd8garbage", "train.tar -> n1.tar: n1_1.JPEG")
+        to_rgb_jpeg(b"\xff\xd8garbage", "train.tar -> n1.tar: n1_1.JPEG")
