@@ -198,11 +198,10 @@ class ImagenetVariants(datasets.GeneratorBasedBuilder):
         )
         meta = annotations.Metadata(files, parsers.read_class_list(files["labels"]))
         self.info.features = self._features(meta.wnids)
-        rows_files = {n: " + ".join(str(files[k]) for k in s.metadata) for n, s in splits.items()}
         return [
             datasets.SplitGenerator(
                 name=name,
-                gen_kwargs={"shards": join.plan(spec, meta, str(files[spec.archive])), "spec": spec, "class_index": meta.class_index, "rows_file": rows_files[name]},
+                gen_kwargs={"shards": join.plan(spec, meta, str(files[spec.archive])), "spec": spec, "class_index": meta.class_index, "rows_from": join.rows_file(spec, meta)},
             )
             for name, spec in splits.items()
         ]
@@ -224,13 +223,13 @@ class ImagenetVariants(datasets.GeneratorBasedBuilder):
         # that the table path does not take (duplicates are refused by the archive walkers).
         datasets.DatasetBuilder._download_and_prepare(self, dl_manager, verification_mode, **prepare_split_kwargs)
 
-    def _generate_tables(self, shards, spec, class_index, rows_file):
+    def _generate_tables(self, shards, spec, class_index, rows_from):
         yield from join.generate_tables(
-            shards, spec, class_index, rows_file, self.info.features.arrow_schema, skip_unreadable_images=self.config.skip_unreadable_images
+            shards, spec, class_index, rows_from, self.info.features.arrow_schema, skip_unreadable_images=self.config.skip_unreadable_images
         )
 
-    def _generate_examples(self, shards, spec, class_index, rows_file):
+    def _generate_examples(self, shards, spec, class_index, rows_from):
         """One example per image, keyed by file name (the same rows as the tables)."""
-        for _, table in self._generate_tables(shards, spec, class_index, rows_file):
+        for _, table in self._generate_tables(shards, spec, class_index, rows_from):
             for row in table.to_pylist():
                 yield row["file_name"], row

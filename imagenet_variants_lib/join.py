@@ -54,8 +54,17 @@ def examples_of(names: list[str], limit: int = 5) -> str:
     return ", ".join(names[:limit]) + (", ..." if len(names) > limit else "")
 
 
-def _rows_file(spec: SplitSpec, meta: Metadata) -> str:
+def rows_file(spec: SplitSpec, meta: Metadata) -> str:
+    """The metadata file(s) a split's rows come from, for error messages."""
     return " + ".join(str(meta.files[k]) for k in spec.metadata) or "the metadata"
+
+
+def missing_rows_error(archive: str, missing: list[str], rows_from: str) -> MetadataError:
+    """The error for images of ``archive`` that have no row in their metadata."""
+    return MetadataError(
+        f"{len(missing)} image(s) of {archive} have no row in {rows_from} (e.g. {examples_of(missing)}). "
+        f"Use the metadata files of the same split and version."
+    )
 
 
 def _flat_table(spec: SplitSpec, meta: Metadata, archive: str, names: list[str]) -> tuple[list[str], pa.Table]:
@@ -68,10 +77,7 @@ def _flat_table(spec: SplitSpec, meta: Metadata, archive: str, names: list[str])
         else:
             missing = [n for n in names if n not in index]
             if missing:
-                raise MetadataError(
-                    f"{archive}: {len(missing)} image(s) have no row in {_rows_file(spec, meta)} "
-                    f"(e.g. {examples_of(missing)}). Use the metadata files of the same split and version."
-                )
+                raise missing_rows_error(archive, missing, rows_file(spec, meta))
         table = table.take(pa.array([index[n] for n in names], pa.int64()))
     else:
         table = pa.table({"file_name": pa.array(names, pa.string())})
@@ -164,7 +170,7 @@ def generate_tables(
     shards: list[Shard],
     spec: SplitSpec,
     class_index: dict[str, int],
-    rows_file: str,
+    rows_from: str,
     schema: pa.Schema,
     skip_unreadable_images: bool = False,
 ) -> Iterator[tuple[str, pa.Table]]:
@@ -178,7 +184,7 @@ def generate_tables(
         label = class_index[shard.group] if spec.label_from == LABEL_FROM_TAR else None
         where = f"{shard.archive} -> {shard.inner.name}" if shard.inner else shard.archive
 
-        def table(batch: list[Member]) -> pa.Table:
+        def table(f, batch: list[Member]) -> pa.Table:
             buffer, offsets = read_members(f, batch, where)
             image, kept = _image_column(buffer, offsets, batch, where, skip_unreadable_images)
             if len(kept) < len(batch):
@@ -203,14 +209,11 @@ def generate_tables(
                 batch.append(member)
                 size += member.size
                 if len(batch) >= BATCH_IMAGES or size >= BATCH_BYTES:
-                    yield f"{where}#{number}", table(batch)
+                    yield f"{where}#{number}", table(f, batch)
                     batch, size, number = [], 0, number + 1
             if batch:
-                yield f"{where}#{number}", table(batch)
+                yield f"{where}#{number}", table(f, batch)
     if skipped:
         logger.warning("Skipped %d unreadable image(s) (skip_unreadable_images=True): %s", len(skipped), examples_of(skipped))
     if missing:
-        raise MetadataError(
-            f"{len(missing)} image(s) of {shards[0].archive} have no row in {rows_file} (e.g. {examples_of(missing)}). "
-            f"Use the metadata files of the same split and version."
-        )
+        raise missing_rows_error(shards[0].archive, missing, rows_from)

@@ -182,11 +182,7 @@ def _count(spec: join.SplitSpec, meta: Metadata, archive: str) -> int:
             names = [n for n in names if n in listed] if spec.only_listed else names
         count += len(names)
     if unlisted and not spec.only_listed:
-        rows_file = " + ".join(str(meta.files[k]) for k in spec.metadata)
-        raise MetadataError(
-            f"{len(unlisted)} image(s) of {archive} have no row in {rows_file} (e.g. {join.examples_of(unlisted)}). "
-            f"Use the metadata files of the same split and version."
-        )
+        raise join.missing_rows_error(archive, unlisted, join.rows_file(spec, meta))
     return count
 
 
