@@ -20,8 +20,9 @@ from children import builder_args, floor_args, run_child
 # sample (py-spy) or the function itself (cProfile) decides. Order matters: first match wins.
 CATEGORIES = [
     ("imagenet_variants_lib/images.py", None, "ours: image header check (images.py)"),
-    ("imagenet_variants_lib/archives.py", {"read", "readinto"}, "ours: _Window.read (train-tar reads)"),
-    ("imagenet_variants_lib/archives.py", {"walk"}, "ours: archive walk (incl. val-tar reads)"),
+    ("imagenet_variants_lib/tarwalk.py", {"read", "read_into"}, "ours: image reads (preadv of data + next header)"),
+    ("imagenet_variants_lib/archives.py", {"read"}, "ours: image reads (preadv of data + next header)"),
+    ("imagenet_variants_lib/tarwalk.py", None, "ours: tar header walk"),
     ("imagenet_variants_lib/archives.py", None, "ours: archive index/iteration"),
     ("imagenet_variants_lib/join.py", None, "ours: join.generate / plan"),
     ("imagenet_variants.py", None, "ours: builder class"),
@@ -70,7 +71,8 @@ def analyse_pyspy(raw_file: Path, images: int, top: int = 25) -> dict:
     """
     markers = {
         "_generate_tables (ours, incl. tar reads)": ("imagenet_variants.py", "_generate_tables"),
-        "read_members (ours, image bytes into the batch buffer)": ("imagenet_variants_lib/archives.py", "read_members"),
+        "TarWalk.read (ours, image bytes + next header into the batch buffer)": ("imagenet_variants_lib/tarwalk.py", "read"),
+        "TarWalk.__iter__ (ours, tar headers)": ("imagenet_variants_lib/tarwalk.py", "__iter__"),
         "encode_example (datasets)": ("datasets/features/features.py", "encode_example"),
         "ArrowWriter.write (datasets)": ("datasets/arrow_writer.py", "write"),
         "ArrowWriter.write_examples_on_file (datasets)": ("datasets/arrow_writer.py", "write_examples_on_file"),

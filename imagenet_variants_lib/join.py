@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .annotations import Metadata
-from .archives import FLAT_SHARD_SIZE, FlatTar, Member, Shard, TarOfTars, _chunks, read_members
+from .archives import FLAT_SHARD_SIZE, FlatTar, Member, Shard, TarOfTars, _chunks
 from .errors import ArchiveError, ImageError, MetadataError
 from .images import is_rgb_jpeg, to_rgb_jpeg
 
@@ -143,6 +143,33 @@ BATCH_IMAGES = 40
 BATCH_BYTES = 4 << 20
 
 
+class _Batch:
+    """The images of one Arrow table, read one after the other into one buffer."""
+
+    def __init__(self, first: Member):
+        self.buffer = np.empty(max(BATCH_BYTES, first.size), dtype=np.uint8)
+        self.members: list[Member] = []
+        self.used = 0
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+    def fits(self, member: Member) -> bool:
+        return len(self.members) < BATCH_IMAGES and self.used + member.size <= len(self.buffer)
+
+    def add(self, member: Member) -> memoryview:
+        """The part of the buffer ``member``'s bytes go to."""
+        view = memoryview(self.buffer)[self.used : self.used + member.size]
+        self.members.append(member)
+        self.used += member.size
+        return view
+
+    def offsets(self) -> np.ndarray:
+        offsets = np.zeros(len(self.members) + 1, dtype=np.int64)
+        np.cumsum([m.size for m in self.members], out=offsets[1:])
+        return offsets
+
+
 def _image_column(buffer: np.ndarray, offsets: np.ndarray, members: list[Member], where: str, skip_unreadable: bool) -> tuple[pa.Array, list[int]]:
     """The ``image`` struct column of a batch (bytes as read, odd images converted) and the kept positions."""
     view, fixed, dropped = memoryview(buffer), {}, []
@@ -184,13 +211,12 @@ def generate_tables(
         label = class_index[shard.group] if spec.label_from == LABEL_FROM_TAR else None
         where = f"{shard.archive} -> {shard.inner.name}" if shard.inner else shard.archive
 
-        def table(f, batch: list[Member]) -> pa.Table:
-            buffer, offsets = read_members(f, batch, where)
-            image, kept = _image_column(buffer, offsets, batch, where, skip_unreadable_images)
+        def table(batch: _Batch) -> pa.Table:
+            image, kept = _image_column(batch.buffer[: batch.used], batch.offsets(), batch.members, where, skip_unreadable_images)
             if len(kept) < len(batch):
                 kept_set = set(kept)
-                skipped.extend(m.name for i, m in enumerate(batch) if i not in kept_set)
-            names = [batch[i].name for i in kept]
+                skipped.extend(m.name for i, m in enumerate(batch.members) if i not in kept_set)
+            names = [batch.members[i].name for i in kept]
             columns = {"image": image, "file_name": pa.array(names, pa.string())}
             if rows is not None:
                 picked = rows.take(pa.array([index[n] for n in names], pa.int64()))
@@ -200,19 +226,20 @@ def generate_tables(
             return pa.Table.from_arrays([columns[field.name] for field in schema], schema=schema)
 
         with open(shard.archive, "rb", buffering=0) as f:
-            batch, size, number = [], 0, 0
-            for member in shape.locate(shard, f):
+            walk, batch, number = shape.walk(shard, f), None, 0
+            for member in walk:
                 if index is not None and member.name not in index:
                     if not spec.only_listed:
                         missing.append(member.name)
-                    continue
-                batch.append(member)
-                size += member.size
-                if len(batch) >= BATCH_IMAGES or size >= BATCH_BYTES:
-                    yield f"{where}#{number}", table(f, batch)
-                    batch, size, number = [], 0, number + 1
+                    continue  # not read: the walk skips over it
+                if batch is None or not batch.fits(member):
+                    if batch:
+                        yield f"{where}#{number}", table(batch)
+                        number += 1
+                    batch = _Batch(member)
+                walk.read(member, batch.add(member))
             if batch:
-                yield f"{where}#{number}", table(f, batch)
+                yield f"{where}#{number}", table(batch)
     if skipped:
         logger.warning("Skipped %d unreadable image(s) (skip_unreadable_images=True): %s", len(skipped), examples_of(skipped))
     if missing:

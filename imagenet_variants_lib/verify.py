@@ -196,7 +196,7 @@ def _count_members(spec: join.SplitSpec, archive: str) -> int:
 def _inner_names(shard: archives.Shard) -> list[str]:
     """Member names of one inner train tar, read from its headers in place (image data is skipped)."""
     with open(shard.archive, "rb") as f:
-        return [m.name for m in archives.TarOfTars.locate(shard, f)]
+        return [m.name for m in archives.TarOfTars.walk(shard, f)]
 
 
 def _checksums(keys: list[str], files: dict[str, Path], problems: list[str]) -> list[ChecksumRow]:

@@ -218,8 +218,8 @@ SLOW_PREPARE = textwrap.dedent(
     """
     import sys, time
     import imagenet_variants_lib.join as join
-    slow = join.read_members
-    join.read_members = lambda *args: (time.sleep(0.25), slow(*args))[1]
+    slow = join._Batch.add
+    join._Batch.add = lambda self, member: (time.sleep(0.25), slow(self, member))[1]
     join.BATCH_IMAGES = 1  # one table, hence one write to the .arrow file, per image
     from imagenet_variants_lib import builder
     b = builder("imagenet2012", data_dir=sys.argv[1], cache_dir=sys.argv[2], writer_batch_size=1)
