@@ -2,7 +2,7 @@
 
 Run from any directory (not part of the test suite; ~5 minutes on 2 cores, ~7 with --profile):
 
-    python benchmarks/bench_prepare.py                       # default + large size, PI parse, 2 repeats
+    python benchmarks/bench_prepare.py                       # default + large size, PI parse, best of 3
     python benchmarks/bench_prepare.py --images 4000 --classes 4 --val 400 --skip-large --skip-pi --repeat 1   # smoke run
     python benchmarks/bench_prepare.py --profile             # + where the single-process builder spends its time
 
@@ -276,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--val", type=int, default=4_000, help="validation images of the default size (default 4000, at most 50000 / --large-factor)")
     ap.add_argument("--large-factor", type=int, default=2, help="the large size has this many times the images and classes (default 2)")
     ap.add_argument("--skip-large", action="store_true", help="measure the default size only (no RSS flatness check)")
-    ap.add_argument("--repeat", type=int, default=2, help="runs per measurement; the best time is reported (default 2)")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per measurement; the best time is reported (default 3)")
     ap.add_argument("--num-proc", type=int, default=2, help="num_proc of the parallel builder run (default 2)")
     ap.add_argument("--pool", type=int, default=50, help="distinct JPEGs generated and reused (default 50)")
     ap.add_argument("--skip-pi", action="store_true", help="skip the ImageNet-PI CSV parse benchmark")
