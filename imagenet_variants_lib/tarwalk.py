@@ -121,17 +121,23 @@ class TarWalk:
             kind, data = header[156], pos + BLOCK
             if kind in (_GNU_LONGNAME, _GNU_LONGLINK, _PAX, _PAX_GLOBAL):
                 payload = self._pread(size, data)
-                if kind == _GNU_LONGNAME:
-                    long_name = payload.split(b"\0", 1)[0]
-                elif kind == _PAX:
-                    pax = _pax_records(payload)
-                elif kind == _PAX_GLOBAL:
-                    pax_global.update(_pax_records(payload))
+                try:
+                    if kind == _GNU_LONGNAME:
+                        long_name = payload.split(b"\0", 1)[0]
+                    elif kind == _PAX:
+                        pax = _pax_records(payload)
+                    elif kind == _PAX_GLOBAL:
+                        pax_global.update(_pax_records(payload))
+                except ValueError:
+                    raise self._broken(f"a malformed pax header at offset {pos - self._start}") from None
                 pos = data + padded(size)
                 continue
             info = {**pax_global, **pax}
             name = self._name(header, long_name, info)
-            size = int(info["size"]) if "size" in info else size
+            if "size" in info:
+                if not info["size"].isdigit():
+                    raise self._broken(f"a pax size {info['size']!r} at offset {pos - self._start}")
+                size = int(info["size"])
             long_name, pax = None, {}
             if kind == _GNU_SPARSE or any(k.startswith("GNU.sparse.") for k in info):
                 raise ArchiveError(f"{self.where}: member {name} is a sparse file, which ILSVRC-2012 tarballs never hold. Use the original tar.")

@@ -174,3 +174,13 @@ def test_shards_pickle_compactly_and_round_trip(fake):
     names, offsets, sizes = big.__reduce__()[1][1:4]
     assert names == tuple(m.name for m in big.members) and list(offsets) == [m.offset for m in big.members]
     assert len(dill.dumps(big)) < 0.9 * len(dill.dumps(big.members))
+
+
+def test_malformed_pax_header_is_an_error(tmp_path):
+    data = bytearray(make_tar(tarfile.PAX_FORMAT, {"caf\u00e9.JPEG": b"a" * 10}, extras=False))
+    assert data[156:157] == b"x" and data[BLOCK : BLOCK + 3].split(b" ")[0].isdigit()
+    data[BLOCK : BLOCK + 2] = b"zz"  # the record length of the pax data block (not under the header checksum)
+    path = tmp_path / "p.tar"
+    path.write_bytes(bytes(data))
+    with pytest.raises(ArchiveError, match="malformed pax header at offset 0"):
+        index_tar(str(path))
