@@ -209,9 +209,8 @@ def generate_tables(
         index = dict(zip(rows.column("file_name").to_pylist(), range(rows.num_rows))) if rows is not None else None
         extra = [c for c in rows.column_names if c != "file_name"] if rows is not None else []
         label = class_index[shard.group] if spec.label_from == LABEL_FROM_TAR else None
-        where = f"{shard.archive} -> {shard.inner.name}" if shard.inner else shard.archive
 
-        def table(batch: _Batch) -> pa.Table:
+        def table(batch: _Batch, where: str) -> pa.Table:
             image, kept = _image_column(batch.buffer[: batch.used], batch.offsets(), batch.members, where, skip_unreadable_images)
             if len(kept) < len(batch):
                 kept_set = set(kept)
@@ -227,6 +226,7 @@ def generate_tables(
 
         with open(shard.archive, "rb", buffering=0) as f:
             walk, batch, number = shape.walk(shard, f), None, 0
+            where = walk.where  # the tar, or "outer tar -> inner tar", as in the walker's own errors
             for member in walk:
                 if index is not None and member.name not in index:
                     if not spec.only_listed:
@@ -234,12 +234,12 @@ def generate_tables(
                     continue  # not read: the walk skips over it
                 if batch is None or not batch.fits(member):
                     if batch:
-                        yield f"{where}#{number}", table(batch)
+                        yield f"{where}#{number}", table(batch, where)
                         number += 1
                     batch = _Batch(member)
                 walk.read(member, batch.add(member))
             if batch:
-                yield f"{where}#{number}", table(batch)
+                yield f"{where}#{number}", table(batch, where)
     if skipped:
         logger.warning("Skipped %d unreadable image(s) (skip_unreadable_images=True): %s", len(skipped), examples_of(skipped))
     if missing:

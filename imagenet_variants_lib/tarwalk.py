@@ -141,14 +141,16 @@ class TarWalk:
             long_name, pax = None, {}
             if kind == _GNU_SPARSE or any(k.startswith("GNU.sparse.") for k in info):
                 raise ArchiveError(f"{self.where}: member {name} is a sparse file, which ILSVRC-2012 tarballs never hold. Use the original tar.")
-            if kind in _REGULAR and not name.endswith("/"):
+            is_file = kind in _REGULAR and not name.endswith("/")  # "name/" as a regular file: an old-style directory
+            if is_file:
                 if data + size > self._end:
                     raise self._broken(f"member {posixpath.basename(name)} runs past the end: it is truncated")
                 member = self._current = Member(posixpath.basename(name), data, size)
                 self.last = member.name
                 yield member
                 self._current = None
-            pos = data + (0 if kind in _NO_DATA or (kind in _REGULAR and name.endswith("/")) else padded(size))
+            has_data = is_file or (kind not in _REGULAR and kind not in _NO_DATA)
+            pos = data + (padded(size) if has_data else 0)
 
     @staticmethod
     def _name(header: bytes, long_name: bytes | None, pax: dict[str, str]) -> str:
@@ -173,6 +175,9 @@ class TarWalk:
             self._header = bytes(tail[next_header - after :])
 
 
+_HAS_PREADV = hasattr(os, "preadv")  # Linux, macOS 11+; not Windows
+
+
 def read_into(fd: int, buffers: list, offset: int) -> int:
     """``preadv`` of ``buffers`` at ``offset`` until they are full or the file ends; the bytes read."""
     total, want = 0, sum(len(b) for b in buffers)
@@ -187,9 +192,6 @@ def read_into(fd: int, buffers: list, offset: int) -> int:
         if buffers and n:
             buffers = [buffers[0][n:], *buffers[1:]]
     return total
-
-
-_HAS_PREADV = hasattr(os, "preadv")
 
 
 def pread(fd: int, size: int, offset: int) -> bytes:
