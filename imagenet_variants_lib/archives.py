@@ -19,6 +19,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Iterator
 
+import pyarrow as pa
+
 from .errors import ArchiveError
 from .tarwalk import Member, TarWalk, read_into
 
@@ -32,7 +34,17 @@ _COMPRESSED = {b"\x1f\x8b": ("gzip", "gunzip"), b"BZh": ("bzip2", "bunzip2"), b"
 
 
 def _shard(archive: str, names: tuple, offsets: array.array, sizes: array.array, inner: Member | None, rows) -> "Shard":
+    if isinstance(rows, pa.Buffer):
+        rows = pa.ipc.open_stream(rows).read_all()
     return Shard(archive, tuple(map(Member, names, offsets, sizes)), inner, rows)
+
+
+def _ipc_bytes(table: pa.Table) -> pa.Buffer:
+    """``table`` as an Arrow IPC stream: only the bytes of its own rows, even when it is a slice."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue()
 
 
 @dataclass(frozen=True)
@@ -54,7 +66,11 @@ class Shard:
         # names + two int64 arrays they pickle ~9x faster (measured on 2,000 members: 32 ms -> 3.5 ms).
         names = tuple(m.name for m in self.members)
         offsets, sizes = array.array("q", [m.offset for m in self.members]), array.array("q", [m.size for m in self.members])
-        return _shard, (self.archive, names, offsets, sizes, self.inner, self.rows)
+        # ``rows`` is a slice of the split's whole annotation table, and pyarrow (26.0) pickles a
+        # slice with its parent's buffers whole: every ImageNet-PI train shard would carry all
+        # 1.28 M rows. The IPC stream holds the slice's rows only.
+        rows = _ipc_bytes(self.rows) if isinstance(self.rows, pa.Table) else self.rows
+        return _shard, (self.archive, names, offsets, sizes, self.inner, rows)
 
 
 def check_plain_tar(path: str) -> None:

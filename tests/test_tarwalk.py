@@ -6,6 +6,8 @@ import io
 import pickle
 import tarfile
 
+import numpy as np
+import pyarrow as pa
 import pytest
 
 from imagenet_variants_lib.archives import FlatTar, Shard, TarOfTars, index_tar
@@ -174,6 +176,23 @@ def test_shards_pickle_compactly_and_round_trip(fake):
     names, offsets, sizes = big.__reduce__()[1][1:4]
     assert names == tuple(m.name for m in big.members) and list(offsets) == [m.offset for m in big.members]
     assert len(dill.dumps(big)) < 0.9 * len(dill.dumps(big.members))
+
+
+def test_shard_rows_pickle_without_the_rest_of_their_table():
+    import dill
+
+    # Shard.rows is a slice of the split's whole annotation table (join.plan); pyarrow pickles a
+    # slice with its parent's buffers whole, which would send every shard the whole table.
+    n = 10_000
+    table = pa.table({"file_name": [f"n01440764_{i}.JPEG" for i in range(n)], "clean_label": np.arange(n, dtype=np.int16)})
+    whole = len(pickle.dumps(table))
+    for rows in (table.slice(250, 100), table.slice(n - 1, 1), table.slice(0, 0)):
+        shard = Shard("train.tar", inner=Member("n01440764.tar", 512, 1024), rows=rows)
+        for dumps, loads in ((pickle.dumps, pickle.loads), (dill.dumps, dill.loads)):
+            data = dumps(shard)
+            assert len(data) < whole / 20, (rows.num_rows, len(data), whole)
+            back = loads(data)
+            assert back == shard and back.rows.equals(rows) and back.rows.schema == rows.schema
 
 
 def test_malformed_pax_header_is_an_error(tmp_path):
