@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 from children import builder_args, floor_args, pi_args, proc_kib, run_child
-from fake_imagenet import make_fake_imagenet, make_jpeg_pool, make_pi_csvs
+from fake_imagenet import make_fake_imagenet, make_fake_pi, make_jpeg_pool, make_pi_csvs
 from profile_prepare import print_profile, run_profiles
 
 HERE = Path(__file__).resolve().parent
@@ -73,17 +73,19 @@ def evict_from_page_cache(data_dir: Path) -> None:
             os.close(fd)
 
 
-def run_once(kind: str, data_dir: Path, work: Path, num_proc: int | None = None, writer_batch_size: int | None = None) -> dict:
-    """One ``floor`` or ``builder`` run in a fresh interpreter, with its own scratch dir (removed after)."""
+def run_once(kind: str, data_dir: Path, work: Path, num_proc: int | None = None, writer_batch_size: int | None = None,
+             config: str = "imagenet2012") -> dict:
+    """One ``floor`` or ``builder`` run (of ``config``) in a fresh interpreter, with its own scratch dir (removed after)."""
     scratch = Path(tempfile.mkdtemp(prefix=f"{kind}-", dir=work))
     try:
         if kind == "floor":
             run = run_child(floor_args(data_dir, scratch / "floor.out"), work)
         else:
-            run = run_child(builder_args(data_dir, scratch, num_proc, writer_batch_size), work)
+            run = run_child(builder_args(data_dir, scratch, num_proc, writer_batch_size, config=config), work)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    print(f"    {kind}{f' num_proc={num_proc}' if num_proc else ''}: {run['seconds']:.2f} s, peak RSS {run['peak_rss_mib']:.0f} MiB", flush=True)
+    label = kind if kind == "floor" or config == "imagenet2012" else f"{kind} {config}"
+    print(f"    {label}{f' num_proc={num_proc}' if num_proc else ''}: {run['seconds']:.2f} s, peak RSS {run['peak_rss_mib']:.0f} MiB", flush=True)
     return run
 
 
@@ -118,7 +120,9 @@ def summarise(runs: list[dict], builder: bool, workers: bool) -> dict:
     return summary
 
 
-def measure_size(label: str, manifest: dict, data_dir: Path, work: Path, repeat: int, num_proc: int, writer_batch_size: int | None) -> dict:
+def measure_size(label: str, manifest: dict, data_dir: Path, work: Path, repeat: int, num_proc: int, writer_batch_size: int | None,
+                 other_config: str | None = None) -> dict:
+    """Floor and builder runs on one size; with ``other_config``, its builder runs too (same images, more columns)."""
     print(f"[{label}] {manifest['images']} images ({manifest['n_train']} train in {manifest['n_classes']} classes + "
           f"{manifest['n_val']} val), {manifest['image_bytes'] / 2**30:.2f} GiB of JPEG, mean {manifest['mean_image_kb']} KB", flush=True)
     tar_bytes = manifest["train_tar_bytes"] + manifest["val_tar_bytes"]
@@ -133,23 +137,30 @@ def measure_size(label: str, manifest: dict, data_dir: Path, work: Path, repeat:
     # Interleaved, so that a slow phase of the machine hits every kind alike; best of ``repeat``.
     # The two builder runs swap places every round: on the project's VMs the first run that
     # touches a lot of fresh memory after the (small) floor pays extra system time.
-    runs: dict[str, list[dict]] = {"floor": [], "single": [], "multi": []}
+    configs = ["imagenet2012", *([other_config] if other_config else [])]
+    runs: dict[tuple[str, str], list[dict]] = {("floor", ""): []}
     for round_ in range(repeat):
-        runs["floor"].append(run_once("floor", data_dir, work))
-        for kind in (("single", "multi") if round_ % 2 == 0 else ("multi", "single")):
-            runs[kind].append(run_once("builder", data_dir, work, num_proc if kind == "multi" else None, writer_batch_size))
+        runs[("floor", "")].append(run_once("floor", data_dir, work))
+        for config in configs:
+            for kind in (("single", "multi") if round_ % 2 == 0 else ("multi", "single")):
+                run = run_once("builder", data_dir, work, num_proc if kind == "multi" else None, writer_batch_size, config)
+                runs.setdefault((kind, config), []).append(run)
     result = {
         "data": manifest,
         "page_cache_fits": fits,
         "mem_available_gib_before": round(available / 2**30, 1) if available else None,
-        "floor": summarise(runs["floor"], builder=False, workers=False),
-        "builder_single": summarise(runs["single"], builder=True, workers=False),
-        f"builder_num_proc{num_proc}": summarise(runs["multi"], builder=True, workers=num_proc > 1),
+        "floor": summarise(runs[("floor", "")], builder=False, workers=False),
     }
-    expected = manifest["images"]
-    for key in ("floor", "builder_single", f"builder_num_proc{num_proc}"):
-        if result[key]["images"] != expected:
-            raise RuntimeError(f"{label}: {key} saw {result[key]['images']} images, expected {expected}")
+    summaries = [("floor", result["floor"])]
+    for config in configs:
+        # imagenet2012's runs at the top level (as before); another config's under its name
+        into = result if config == "imagenet2012" else result.setdefault(config, {})
+        for kind, key in (("single", "builder_single"), ("multi", f"builder_num_proc{num_proc}")):
+            into[key] = summarise(runs[(kind, config)], builder=True, workers=kind == "multi" and num_proc > 1)
+            summaries.append((f"{config} {key}", into[key]))
+    for name, summary in summaries:
+        if summary["images"] != manifest["images"]:
+            raise RuntimeError(f"{label}: {name} saw {summary['images']} images, expected {manifest['images']}")
     return result
 
 
@@ -217,23 +228,24 @@ def checks(result: dict, num_proc: int) -> list[dict]:
 
     multi = f"builder_num_proc{num_proc}"
     sizes = [s for s in ("default", "large") if s in result["sizes"]]
-    for size in sizes:
-        r = result["sizes"][size]
-        ratio = r["builder_single"]["images_per_s"] / r["floor"]["images_per_s"]
-        add(f"builder_single / floor ({size})", ratio, f">= {TARGET_SINGLE_VS_FLOOR}", ratio >= TARGET_SINGLE_VS_FLOOR)
-    for size in sizes:
+    # (label, floor, the builder runs): imagenet2012 at each size, then another config if measured
+    measured = [(size, result["sizes"][size]["floor"], result["sizes"][size]) for size in sizes]
+    measured += [(f"{size}, {config}", r["floor"], r[config]) for size, r in result["sizes"].items() for config in r if isinstance(r[config], dict) and "builder_single" in r[config]]
+    for label, floor, r in measured:
+        ratio = r["builder_single"]["images_per_s"] / floor["images_per_s"]
+        add(f"builder_single / floor ({label})", ratio, f">= {TARGET_SINGLE_VS_FLOOR}", ratio >= TARGET_SINGLE_VS_FLOOR)
+    for label, floor, r in measured:
         # Scaling is judged on download_and_prepare (what the builder does and the user waits for);
         # with the fsync of the output afterwards (a serial ~0.6 s of disk flushing, the same for
         # both runs) it is shown for information.
-        r = result["sizes"][size]
         ratio = r["builder_single"]["best_prepare_seconds"] / r[multi]["best_prepare_seconds"]
-        add(f"num_proc={num_proc} / single ({size})", ratio, f">= {TARGET_NUM_PROC2_SCALING}", ratio >= TARGET_NUM_PROC2_SCALING)
+        add(f"num_proc={num_proc} / single ({label})", ratio, f">= {TARGET_NUM_PROC2_SCALING}", ratio >= TARGET_NUM_PROC2_SCALING)
         ratio = r[multi]["images_per_s"] / r["builder_single"]["images_per_s"]
-        add(f"  the same, with the final fsync ({size})", ratio, "(information)", None)
-    for size in sizes:
+        add(f"  the same, with the final fsync ({label})", ratio, "(information)", None)
+    for label, floor, r in measured:
         for kind in ("builder_single", multi):
-            rss = result["sizes"][size][kind]["peak_rss_mib"]
-            add(f"peak RSS {kind} ({size})", rss, f"< {TARGET_PEAK_RSS_MIB} MiB", rss < TARGET_PEAK_RSS_MIB, "MiB")
+            rss = r[kind]["peak_rss_mib"]
+            add(f"peak RSS {kind} ({label})", rss, f"< {TARGET_PEAK_RSS_MIB} MiB", rss < TARGET_PEAK_RSS_MIB, "MiB")
     if len(sizes) == 2:
         for kind in ("builder_single", multi):
             small, large = result["sizes"]["default"][kind]["peak_rss_mib"], result["sizes"]["large"][kind]["peak_rss_mib"]
@@ -252,8 +264,9 @@ def print_report(result: dict, num_proc: int) -> None:
     print()
     print(f"{'run':<28}{'size':>8}{'images':>9}{'best s':>9}{'images/s':>10}{'MB/s':>8}{'CPU s':>8}{'peak RSS MiB':>14}{'prepare s':>11}")
     for size, r in result["sizes"].items():
-        for kind in ("floor", "builder_single", multi):
-            k = r[kind]
+        rows = [(kind, r[kind]) for kind in ("floor", "builder_single", multi)]
+        rows += [(f"{config} {kind[len('builder_'):]}", r[config][kind]) for config in r if isinstance(r[config], dict) and "builder_single" in r[config] for kind in ("builder_single", multi)]
+        for kind, k in rows:
             mbps = r["data"]["image_bytes"] / k["best_seconds"] / 1e6
             cpu = k["cpu_user_seconds"] + k["cpu_sys_seconds"]
             prep = f"{k['best_prepare_seconds']:>11.2f}" if "best_prepare_seconds" in k else ""
@@ -263,10 +276,10 @@ def print_report(result: dict, num_proc: int) -> None:
             k = result["pi"][which]
             print(f"{'PI ' + which:<28}{'1.28M':>8}{result['pi']['data']['rows']:>9}{k['best_seconds']:>9.2f}{k['rows_per_s']:>10.0f}{'':>8}{'':>8}{k['peak_rss_mib']:>14.0f}  (rows/s)")
     print()
-    print(f"{'check':<44}{'value':>10}  {'target':<22}result")
+    print(f"{'check':<60}{'value':>10}  {'target':<22}result")
     for c in result["checks"]:
         verdict = "" if c["pass"] is None else "PASS" if c["pass"] else "FAIL"
-        print(f"{c['name']:<44}{c['value']:>10.3f}  {c['target']:<22}{verdict}")
+        print(f"{c['name']:<60}{c['value']:>10.3f}  {c['target']:<22}{verdict}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -279,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=3, help="runs per measurement; the best time is reported (default 3)")
     ap.add_argument("--num-proc", type=int, default=2, help="num_proc of the parallel builder run (default 2)")
     ap.add_argument("--pool", type=int, default=50, help="distinct JPEGs generated and reused (default 50)")
+    ap.add_argument("--other-config", default="pi_high_noise",
+                    help="also run the builder of this config at the default size (default pi_high_noise, PI CSVs made for the fake images; '' to skip)")
     ap.add_argument("--skip-pi", action="store_true", help="skip the ImageNet-PI CSV parse benchmark")
     ap.add_argument("--pi-dir", default="/tmp/bench-pi", help="where the synthetic PI CSVs are cached (default /tmp/bench-pi)")
     ap.add_argument("--pi-decimals", type=int, default=None, help="decimals of the PI confidences (default: shortest repr, ~450 MB as the real file)")
@@ -294,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="bench-prepare-", dir="/tmp"))
     work.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
-    result: dict = {"machine": machine_info(), "settings": {k: getattr(args, k) for k in ("images", "classes", "val", "large_factor", "repeat", "num_proc", "pool", "pi_decimals", "writer_batch_size")}, "sizes": {}}
+    result: dict = {"machine": machine_info(), "settings": {k: getattr(args, k) for k in ("images", "classes", "val", "large_factor", "repeat", "num_proc", "pool", "pi_decimals", "writer_batch_size", "other_config")}, "sizes": {}}
     print(f"machine: {result['machine']['platform']}, {result['machine']['cpu_count']} CPUs, Python {result['machine']['python']}, "
           f"datasets {result['machine']['datasets']}; work dir {work}", flush=True)
     try:
@@ -306,7 +321,11 @@ def main(argv: list[str] | None = None) -> int:
             data_dir = work / f"data-{label}"
             manifest = make_fake_imagenet(data_dir, args.images * factor, args.classes * factor, args.val * factor, pool)
             print(f"[{label}] data in {data_dir} (written in {manifest['generate_seconds']} s)", flush=True)
-            result["sizes"][label] = measure_size(label, manifest, data_dir, work, args.repeat, args.num_proc, args.writer_batch_size)
+            other = args.other_config if label == "default" else None
+            if other and other.startswith("pi_"):
+                seconds = make_fake_pi(data_dir, other[len("pi_"):])
+                print(f"[{label}] ImageNet-PI CSVs of its images in {data_dir / 'imagenet_pi'}" + (f" (written in {seconds:.1f} s)" if seconds else ""), flush=True)
+            result["sizes"][label] = measure_size(label, manifest, data_dir, work, args.repeat, args.num_proc, args.writer_batch_size, other)
             evict_from_page_cache(data_dir)  # so that it does not crowd the next size out of the page cache
         if not args.skip_pi:
             result["pi"] = measure_pi(Path(args.pi_dir), work, args.repeat, args.pi_decimals)

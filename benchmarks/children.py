@@ -7,8 +7,8 @@ does one measurement and writes its result as JSON to ``--child-out``:
 
 * ``floor``: plain Python, every image streamed out of the nested train tar and the val tar into
   one file, then fsync: the least any preparation must do.
-* ``builder``: ``builder("imagenet2012", ...).download_and_prepare(num_proc=...)``, then an fsync
-  of the Arrow files; imports are timed apart.
+* ``builder``: ``builder(config, ...).download_and_prepare(num_proc=...)`` (``imagenet2012`` or
+  ``pi_high_noise``), then an fsync of the Arrow files; imports are timed apart.
 * ``read_pi`` / ``csv_baseline``: the ImageNet-PI train CSVs parsed by ``parsers.read_pi`` or by
   the ``csv`` module.
 """
@@ -80,8 +80,8 @@ def _fsync_tree(root: Path, suffix: str = ".arrow") -> None:
             os.close(fd)
 
 
-def child_builder(data_dir: Path, cache_dir: Path, num_proc: int | None, cprofile_out: str | None, writer_batch_size: int | None) -> dict:
-    """``builder("imagenet2012", ...).download_and_prepare(num_proc=...)`` timed; the Arrow output is fsynced after."""
+def child_builder(config: str, data_dir: Path, cache_dir: Path, num_proc: int | None, cprofile_out: str | None, writer_batch_size: int | None) -> dict:
+    """``builder(config, ...).download_and_prepare(num_proc=...)`` timed; the Arrow output is fsynced after."""
     t_import = time.perf_counter()
     import datasets
 
@@ -97,7 +97,7 @@ def child_builder(data_dir: Path, cache_dir: Path, num_proc: int | None, cprofil
     if profiler:
         profiler.enable()
     extra = {"writer_batch_size": writer_batch_size} if writer_batch_size else {}
-    b = builder("imagenet2012", data_dir=data_dir, cache_dir=cache_dir, **extra)
+    b = builder(config, data_dir=data_dir, cache_dir=cache_dir, **extra)
     b.download_and_prepare(num_proc=num_proc)
     if profiler:
         profiler.disable()
@@ -171,6 +171,7 @@ def child_main(argv: list[str] | None = None) -> None:
     ap.add_argument("--child-out", required=True, help="where the result goes (JSON)")
     ap.add_argument("--data-dir", help="the fake ImageNet (floor, builder)")
     ap.add_argument("--scratch", help="the floor's output file, or the builder's cache_dir")
+    ap.add_argument("--config", default="imagenet2012", help="the builder's config (builder)")
     ap.add_argument("--num-proc", type=int, default=None)
     ap.add_argument("--writer-batch-size", type=int, default=None)
     ap.add_argument("--cprofile-out", default=None)
@@ -179,7 +180,7 @@ def child_main(argv: list[str] | None = None) -> None:
     if args.child == "floor":
         result = child_floor(Path(args.data_dir), Path(args.scratch))
     elif args.child == "builder":
-        result = child_builder(Path(args.data_dir), Path(args.scratch), args.num_proc, args.cprofile_out, args.writer_batch_size)
+        result = child_builder(args.config, Path(args.data_dir), Path(args.scratch), args.num_proc, args.cprofile_out, args.writer_batch_size)
     else:
         result = child_pi(Path(args.pi_dir), args.child)
     vmhwm = proc_kib("/proc/self/status", "VmHWM")
@@ -199,9 +200,9 @@ def floor_args(data_dir: Path, out_file: Path) -> list[str]:
 
 
 def builder_args(data_dir: Path, cache_dir: Path, num_proc: int | None = None, writer_batch_size: int | None = None,
-                 cprofile_out: Path | None = None) -> list[str]:
+                 cprofile_out: Path | None = None, config: str = "imagenet2012") -> list[str]:
     args = ["--child", "builder", "--data-dir", str(data_dir), "--scratch", str(cache_dir)]
-    for flag, value in (("--num-proc", num_proc), ("--writer-batch-size", writer_batch_size), ("--cprofile-out", cprofile_out)):
+    for flag, value in (("--config", config), ("--num-proc", num_proc), ("--writer-batch-size", writer_batch_size), ("--cprofile-out", cprofile_out)):
         if value:
             args += [flag, str(value)]
     return args

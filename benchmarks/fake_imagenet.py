@@ -7,11 +7,13 @@ later run with ``--workdir DIR --keep``, or the PI files cached in ``--pi-dir``)
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import random
 import tarfile
 import time
 from pathlib import Path
+from typing import Iterable
 
 NUM_CLASSES, NUM_VALIDATION, NUM_ANNOTATORS = 1000, 50_000, 16
 PI_TRAIN_ROWS = 1_281_167  # rows of ImageNet-PI {low,high}_noise/{labels,confidences}/train.csv
@@ -112,6 +114,53 @@ def make_fake_imagenet(root: Path, n_train: int, n_classes: int, n_val: int, poo
     })
 
 
+def _write_pi_csvs(labels: Path, confidences: Path, names: Iterable[str], decimals: int | None, seed: int) -> None:
+    """An ImageNet-PI labels + confidences CSV pair (no header; file name + 16 values) with a row per name."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    label_text = [str(i) for i in range(NUM_CLASSES)]
+    fmt = (lambda v: f"{v:.{decimals}f}") if decimals is not None else repr
+    labels.parent.mkdir(parents=True, exist_ok=True)
+    confidences.parent.mkdir(parents=True, exist_ok=True)
+    names = iter(names)
+    with open(labels, "w") as fl, open(confidences, "w") as fc:
+        while chunk := list(itertools.islice(names, 100_000)):
+            n = len(chunk)
+            lab = rng.integers(0, NUM_CLASSES, size=(n, NUM_ANNOTATORS)).tolist()
+            # Softmax-like confidences: many near 1, some tiny (exponent notation in repr).
+            conf = rng.beta(0.6, 0.4, size=(n, NUM_ANNOTATORS))
+            conf[rng.random((n, NUM_ANNOTATORS)) < 0.05] *= 1e-4
+            conf = conf.round(decimals).tolist() if decimals is not None else conf.tolist()
+            fl.write("".join(name + "," + ",".join(label_text[v] for v in row) + "\n" for name, row in zip(chunk, lab)))
+            fc.write("".join(name + "," + ",".join(map(fmt, row)) + "\n" for name, row in zip(chunk, conf)))
+
+
+def make_fake_pi(root: Path, level: str = "high_noise", seed: int = 0) -> float:
+    """ImageNet-PI CSVs for the images of the fake ImageNet in ``root`` (``imagenet_pi/<level>/...``, the
+    layout the ``pi_<level>`` config reads), unless already there; returns the seconds taken."""
+    from imagenet_variants_lib.archives import FlatTar, TarOfTars
+
+    pi = root / "imagenet_pi" / level
+    splits = {"train": root / TRAIN_TAR, "validation": root / VAL_TAR}
+    if all((pi / kind / f"{split}.csv").exists() for kind in ("labels", "confidences") for split in splits):
+        return 0.0
+    t0 = time.perf_counter()
+    for i, (split, tar) in enumerate(splits.items()):
+        if split == "train":  # the inner tars' headers only, read in place
+            names = []
+            with open(tar, "rb", buffering=0) as f:
+                for shard in TarOfTars.shards(str(tar)):
+                    names += [m.name for m in TarOfTars.walk(shard, f)]
+        else:
+            names = [m.name for m in FlatTar.members(str(tar))]
+        tmp = {kind: pi / kind / f"{split}.csv.tmp" for kind in ("labels", "confidences")}
+        _write_pi_csvs(tmp["labels"], tmp["confidences"], names, None, seed + i)
+        for kind, path in tmp.items():
+            path.rename(path.with_suffix(""))
+    return time.perf_counter() - t0
+
+
 def make_pi_csvs(pi_dir: Path, rows: int = PI_TRAIN_ROWS, decimals: int | None = None, seed: int = 0) -> dict:
     """Synthetic ImageNet-PI train CSVs, written once and reused while their manifest matches.
 
@@ -120,8 +169,6 @@ def make_pi_csvs(pi_dir: Path, rows: int = PI_TRAIN_ROWS, decimals: int | None =
     (``0.8444218515250481``, ``3.1e-05``), like the real files, which then weigh ~450 MB as the
     real ones (439-463 MB); ``decimals=6`` gives ``0.844422`` (~230 MB).
     """
-    import numpy as np
-
     want = {"version": PI_FORMAT_VERSION, "rows": rows, "decimals": decimals, "seed": seed}
     cached = _cached_manifest(pi_dir, want, [PI_LABELS, PI_CONFIDENCES])
     if cached:
@@ -129,22 +176,9 @@ def make_pi_csvs(pi_dir: Path, rows: int = PI_TRAIN_ROWS, decimals: int | None =
     pi_dir.mkdir(parents=True, exist_ok=True)
     labels, confidences = pi_dir / PI_LABELS, pi_dir / PI_CONFIDENCES
     t0 = time.perf_counter()
-    rng = np.random.default_rng(seed)
     per_class = rows // NUM_CLASSES + 1
-    label_text = [str(i) for i in range(NUM_CLASSES)]
-    fmt = (lambda v: f"{v:.{decimals}f}") if decimals is not None else repr
-    chunk = 100_000
-    with open(labels, "w") as fl, open(confidences, "w") as fc:
-        for start in range(0, rows, chunk):
-            n = min(chunk, rows - start)
-            names = [f"{WNIDS[i // per_class]}_{1 + (i % per_class) * 37}.JPEG" for i in range(start, start + n)]
-            lab = rng.integers(0, NUM_CLASSES, size=(n, NUM_ANNOTATORS)).tolist()
-            # Softmax-like confidences: many near 1, some tiny (exponent notation in repr).
-            conf = rng.beta(0.6, 0.4, size=(n, NUM_ANNOTATORS))
-            conf[rng.random((n, NUM_ANNOTATORS)) < 0.05] *= 1e-4
-            conf = conf.round(decimals).tolist() if decimals is not None else conf.tolist()
-            fl.write("".join(name + "," + ",".join(label_text[v] for v in row) + "\n" for name, row in zip(names, lab)))
-            fc.write("".join(name + "," + ",".join(map(fmt, row)) + "\n" for name, row in zip(names, conf)))
+    names = (f"{WNIDS[i // per_class]}_{1 + (i % per_class) * 37}.JPEG" for i in range(rows))
+    _write_pi_csvs(labels, confidences, names, decimals, seed)
     return _write_manifest(pi_dir, {
         **want,
         "labels_bytes": labels.stat().st_size,
