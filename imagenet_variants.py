@@ -182,7 +182,11 @@ class ImagenetVariants(datasets.GeneratorBasedBuilder):
             citation=self.config.citation,
         )
 
-    def _split_generators(self, dl_manager) -> list[datasets.SplitGenerator]:
+    def _make_split_generators_kwargs(self, prepare_split_kwargs: dict) -> dict:
+        # num_proc reaches _split_generators, which deals the shards out to the workers by bytes.
+        return {"num_proc": prepare_split_kwargs.get("num_proc")}
+
+    def _split_generators(self, dl_manager, num_proc: int | None = None) -> list[datasets.SplitGenerator]:
         cfg, data_dir = self.config, self.config.data_dir
         splits = dict(cfg.splits)
         if cfg.optional_splits:
@@ -201,7 +205,7 @@ class ImagenetVariants(datasets.GeneratorBasedBuilder):
         return [
             datasets.SplitGenerator(
                 name=name,
-                gen_kwargs={"shards": join.plan(spec, meta, str(files[spec.archive])), "spec": spec, "class_index": meta.class_index, "rows_from": join.rows_file(spec, meta)},
+                gen_kwargs={"shard_groups": join.group_for_jobs(join.plan(spec, meta, str(files[spec.archive])), num_proc), "spec": spec, "class_index": meta.class_index, "rows_from": join.rows_file(spec, meta)},
             )
             for name, spec in splits.items()
         ]
@@ -223,13 +227,13 @@ class ImagenetVariants(datasets.GeneratorBasedBuilder):
         # that the table path does not take (duplicates are refused by the archive walkers).
         datasets.DatasetBuilder._download_and_prepare(self, dl_manager, verification_mode, **prepare_split_kwargs)
 
-    def _generate_tables(self, shards, spec, class_index, rows_from):
+    def _generate_tables(self, shard_groups, spec, class_index, rows_from):
         yield from join.generate_tables(
-            shards, spec, class_index, rows_from, self.info.features.arrow_schema, skip_unreadable_images=self.config.skip_unreadable_images
+            [shard for group in shard_groups for shard in group], spec, class_index, rows_from, self.info.features.arrow_schema, skip_unreadable_images=self.config.skip_unreadable_images
         )
 
-    def _generate_examples(self, shards, spec, class_index, rows_from):
+    def _generate_examples(self, shard_groups, spec, class_index, rows_from):
         """One example per image, keyed by file name (the same rows as the tables)."""
-        for _, table in self._generate_tables(shards, spec, class_index, rows_from):
+        for _, table in self._generate_tables(shard_groups, spec, class_index, rows_from):
             for row in table.to_pylist():
                 yield row["file_name"], row
