@@ -34,7 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from children import builder_args, floor_args, pi_args, proc_kib, run_child
+from children import builder_args, floor_args, pi_args, proc_kib, run_child, write_args
 from fake_imagenet import make_fake_imagenet, make_fake_pi, make_jpeg_pool, make_pi_csvs
 from profile_prepare import print_profile, run_profiles
 
@@ -74,18 +74,21 @@ def evict_from_page_cache(data_dir: Path) -> None:
 
 
 def run_once(kind: str, data_dir: Path, work: Path, num_proc: int | None = None, writer_batch_size: int | None = None,
-             config: str = "imagenet2012") -> dict:
-    """One ``floor`` or ``builder`` run (of ``config``) in a fresh interpreter, with its own scratch dir (removed after)."""
+             config: str = "imagenet2012", nbytes: int = 0) -> dict:
+    """One ``floor``, ``builder`` (of ``config``) or ``write`` (``nbytes``) run in a fresh interpreter, with its own scratch dir (removed after)."""
     scratch = Path(tempfile.mkdtemp(prefix=f"{kind}-", dir=work))
     try:
         if kind == "floor":
             run = run_child(floor_args(data_dir, scratch / "floor.out"), work)
+        elif kind == "write":
+            run = run_child(write_args(scratch, nbytes, num_proc or 1), work)
         else:
             run = run_child(builder_args(data_dir, scratch, num_proc, writer_batch_size, config=config), work)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    label = kind if kind == "floor" or config == "imagenet2012" else f"{kind} {config}"
-    print(f"    {label}{f' num_proc={num_proc}' if num_proc else ''}: {run['seconds']:.2f} s, peak RSS {run['peak_rss_mib']:.0f} MiB", flush=True)
+    label = kind if kind != "builder" or config == "imagenet2012" else f"{kind} {config}"
+    label += f" num_proc={num_proc}" if num_proc and kind == "builder" else f" x{num_proc}" if kind == "write" else ""
+    print(f"    {label}: {run['seconds']:.2f} s, peak RSS {run['peak_rss_mib']:.0f} MiB", flush=True)
     return run
 
 
@@ -138,9 +141,13 @@ def measure_size(label: str, manifest: dict, data_dir: Path, work: Path, repeat:
     # The two builder runs swap places every round: on the project's VMs the first run that
     # touches a lot of fresh memory after the (small) floor pays extra system time.
     configs = ["imagenet2012", *([other_config] if other_config else [])]
-    runs: dict[tuple[str, str], list[dict]] = {("floor", ""): []}
+    runs: dict[tuple[str, str], list[dict]] = {("floor", ""): [], ("write", "1"): [], ("write", "n"): []}
     for round_ in range(repeat):
         runs[("floor", "")].append(run_once("floor", data_dir, work))
+        # The machine alone: the image bytes written by 1 and by num_proc processes (swapping places
+        # every round as well: on this project's VMs a run's speed depends on what ran before it).
+        for procs in (("1", "n") if round_ % 2 == 0 else ("n", "1")):
+            runs[("write", procs)].append(run_once("write", data_dir, work, num_proc if procs == "n" else 1, nbytes=manifest["image_bytes"]))
         for config in configs:
             for kind in (("single", "multi") if round_ % 2 == 0 else ("multi", "single")):
                 run = run_once("builder", data_dir, work, num_proc if kind == "multi" else None, writer_batch_size, config)
@@ -150,6 +157,10 @@ def measure_size(label: str, manifest: dict, data_dir: Path, work: Path, repeat:
         "page_cache_fits": fits,
         "mem_available_gib_before": round(available / 2**30, 1) if available else None,
         "floor": summarise(runs[("floor", "")], builder=False, workers=False),
+        "machine_write": {
+            procs: {"seconds": [round(r["seconds"], 3) for r in runs[("write", key)]], "best_seconds": round(min(r["seconds"] for r in runs[("write", key)]), 3)}
+            for key, procs in (("1", "1_process"), ("n", f"{num_proc}_processes"))
+        },
     }
     summaries = [("floor", result["floor"])]
     for config in configs:
@@ -242,6 +253,10 @@ def checks(result: dict, num_proc: int) -> list[dict]:
         add(f"num_proc={num_proc} / single ({label})", ratio, f">= {TARGET_NUM_PROC2_SCALING}", ratio >= TARGET_NUM_PROC2_SCALING)
         ratio = r[multi]["images_per_s"] / r["builder_single"]["images_per_s"]
         add(f"  the same, with the final fsync ({label})", ratio, "(information)", None)
+    for size in sizes:
+        w = result["sizes"][size]["machine_write"]
+        ratio = w["1_process"]["best_seconds"] / w[f"{num_proc}_processes"]["best_seconds"]
+        add(f"  the machine: {num_proc} writers / 1 ({size})", ratio, "(information)", None)
     for label, floor, r in measured:
         for kind in ("builder_single", multi):
             rss = r[kind]["peak_rss_mib"]

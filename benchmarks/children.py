@@ -11,6 +11,9 @@ does one measurement and writes its result as JSON to ``--child-out``:
   ``pi_high_noise``), then an fsync of the Arrow files; imports are timed apart.
 * ``read_pi`` / ``csv_baseline``: the ImageNet-PI train CSVs parsed by ``parsers.read_pi`` or by
   the ``csv`` module.
+* ``write``: the machine alone, no tar and no Python per image: ``--bytes`` written from one
+  reused 4 MiB buffer into new files by ``--procs`` processes at once (an equal share each), as
+  ``dd`` would; how well writing into the page cache scales with processes here.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from fake_imagenet import NUM_ANNOTATORS, NUM_CLASSES, PI_CONFIDENCES, PI_LABELS
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-KINDS = ("floor", "builder", "read_pi", "csv_baseline")
+KINDS = ("floor", "builder", "read_pi", "csv_baseline", "write")
 
 
 # --------------------------------------------------------------------------------------------
@@ -119,6 +122,40 @@ def child_builder(config: str, data_dir: Path, cache_dir: Path, num_proc: int | 
     }
 
 
+def _write_share(path: str, nbytes: int) -> None:
+    block = b"\x5a" * (4 << 20)
+    with open(path, "wb", buffering=0) as f:
+        for _ in range(nbytes // len(block)):
+            f.write(block)
+        f.write(block[: nbytes % len(block)])
+
+
+def child_write(scratch: Path, nbytes: int, procs: int) -> dict:
+    """``nbytes`` written into new files in ``scratch`` by ``procs`` processes (forked first, then timed), no fsync."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    start = ctx.Barrier(procs + 1)
+
+    def worker(i: int) -> None:
+        start.wait()
+        _write_share(str(scratch / f"write-{i}.out"), nbytes // procs)
+
+    workers = [ctx.Process(target=worker, args=(i,)) for i in range(procs)]
+    for w in workers:
+        w.start()
+    start.wait()
+    t0 = time.perf_counter()
+    for w in workers:
+        w.join()
+    seconds = time.perf_counter() - t0
+    if any(w.exitcode for w in workers):
+        raise RuntimeError("a writer failed")
+    for path in scratch.glob("write-*.out"):
+        path.unlink()
+    return {"seconds": seconds, "bytes": nbytes, "procs": procs}
+
+
 def _read_csv(path: str, parse, low, high) -> dict[str, list]:
     """``name -> [16 values]`` of a PI CSV with the csv module; every value parsed and checked in [low, high]."""
     out = {}
@@ -176,11 +213,15 @@ def child_main(argv: list[str] | None = None) -> None:
     ap.add_argument("--writer-batch-size", type=int, default=None)
     ap.add_argument("--cprofile-out", default=None)
     ap.add_argument("--pi-dir", help="the synthetic PI CSVs (read_pi, csv_baseline)")
+    ap.add_argument("--bytes", type=int, default=None, help="bytes to write (write)")
+    ap.add_argument("--procs", type=int, default=1, help="processes writing at once (write)")
     args = ap.parse_args(argv)
     if args.child == "floor":
         result = child_floor(Path(args.data_dir), Path(args.scratch))
     elif args.child == "builder":
         result = child_builder(args.config, Path(args.data_dir), Path(args.scratch), args.num_proc, args.cprofile_out, args.writer_batch_size)
+    elif args.child == "write":
+        result = child_write(Path(args.scratch), args.bytes, args.procs)
     else:
         result = child_pi(Path(args.pi_dir), args.child)
     vmhwm = proc_kib("/proc/self/status", "VmHWM")
@@ -206,6 +247,10 @@ def builder_args(data_dir: Path, cache_dir: Path, num_proc: int | None = None, w
         if value:
             args += [flag, str(value)]
     return args
+
+
+def write_args(scratch: Path, nbytes: int, procs: int) -> list[str]:
+    return ["--child", "write", "--scratch", str(scratch), "--bytes", str(nbytes), "--procs", str(procs)]
 
 
 def pi_args(which: str, pi_dir: Path) -> list[str]:
