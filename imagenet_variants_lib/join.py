@@ -140,10 +140,10 @@ def group_for_jobs(shards: list[Shard], num_proc: int | None) -> list[list[Shard
     """``shards`` in consecutive groups, the unit datasets deals out to ``num_proc`` workers.
 
     datasets cuts a list of N items into num_proc runs of N / num_proc items; class tars differ in
-    size (732 to 1,300 images in ILSVRC-2012), so the groups are cut by bytes instead: one per
-    process, each shard in the group its middle byte falls into. Tar order is kept, so the rows
-    come out in the same order with any ``num_proc``. Without ``num_proc``: one group per shard
-    (the units of a streamed split).
+    size (732 to 1,300 images per class in ILSVRC-2012, Russakovsky et al. 2015), so the groups
+    are cut by bytes instead: one per process, each shard in the group its middle byte falls
+    into. Tar order is kept, so the rows come out in the same order with any ``num_proc``.
+    Without ``num_proc``: one group per shard (the units of a streamed split).
     """
     if not num_proc or num_proc <= 1:
         return [[s] for s in shards]
