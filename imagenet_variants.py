@@ -16,7 +16,7 @@ from typing import Callable, Mapping
 
 import datasets
 
-from imagenet_variants_lib import annotations, join, parsers, sources
+from imagenet_variants_lib import annotations, join, parallel, parsers, sources
 from imagenet_variants_lib.annotators import ANNOTATORS
 from imagenet_variants_lib.join import LABEL_FROM_TAR, LABEL_FROM_VALIDATION_FILE, NO_LABEL, SplitSpec
 
@@ -183,10 +183,11 @@ class ImagenetVariants(datasets.GeneratorBasedBuilder):
         )
 
     def _make_split_generators_kwargs(self, prepare_split_kwargs: dict) -> dict:
-        # num_proc reaches _split_generators, which deals the shards out to the workers by bytes.
-        return {"num_proc": prepare_split_kwargs.get("num_proc")}
+        # num_proc reaches _split_generators, which cuts each split into jobs of equal bytes.
+        num_proc = prepare_split_kwargs.get("num_proc")
+        return {"jobs": num_proc * parallel.JOBS_PER_PROCESS if num_proc and num_proc > 1 else None}
 
-    def _split_generators(self, dl_manager, num_proc: int | None = None) -> list[datasets.SplitGenerator]:
+    def _split_generators(self, dl_manager, jobs: int | None = None) -> list[datasets.SplitGenerator]:
         cfg, data_dir = self.config, self.config.data_dir
         splits = dict(cfg.splits)
         if cfg.optional_splits:
@@ -205,15 +206,21 @@ class ImagenetVariants(datasets.GeneratorBasedBuilder):
         return [
             datasets.SplitGenerator(
                 name=name,
-                gen_kwargs={"shard_groups": join.group_for_jobs(join.plan(spec, meta, str(files[spec.archive])), num_proc), "spec": spec, "class_index": meta.class_index, "rows_from": join.rows_file(spec, meta)},
+                gen_kwargs={"shard_groups": join.group_for_jobs(join.plan(spec, meta, str(files[spec.archive])), jobs), "spec": spec, "class_index": meta.class_index, "rows_from": join.rows_file(spec, meta)},
             )
             for name, spec in splits.items()
         ]
 
     # Preparation writes whole Arrow tables per batch of images (datasets' ArrowBasedBuilder path):
     # the bytes read from the tar become the Arrow column without a per-image dict or copy.
-    _prepare_split = datasets.ArrowBasedBuilder._prepare_split
     _prepare_split_single = datasets.ArrowBasedBuilder._prepare_split_single
+
+    def _prepare_split(self, split_generator, file_format="arrow", num_proc=None, max_shard_size=None):
+        # num_proc > 1: the jobs go to the pool started by _download_and_prepare (imagenet_variants_lib.parallel)
+        workers = getattr(self, "_workers", None)
+        if workers is not None and workers.pool is not None and len(split_generator.gen_kwargs["shard_groups"]) > 1:
+            return parallel.prepare_split(self, workers, split_generator, file_format, max_shard_size)
+        return datasets.ArrowBasedBuilder._prepare_split(self, split_generator, file_format=file_format, max_shard_size=max_shard_size)
     _get_examples_iterable_for_split = datasets.ArrowBasedBuilder._get_examples_iterable_for_split
 
     def _download_and_prepare(self, dl_manager, verification_mode, **prepare_split_kwargs):
@@ -225,7 +232,12 @@ class ImagenetVariants(datasets.GeneratorBasedBuilder):
                 stale.unlink()
         # Skip GeneratorBasedBuilder's override: on 3.6 it adds a per-key duplicate check argument
         # that the table path does not take (duplicates are refused by the archive walkers).
-        datasets.DatasetBuilder._download_and_prepare(self, dl_manager, verification_mode, **prepare_split_kwargs)
+        # With num_proc > 1, one process pool serves every split.
+        with parallel.workers(prepare_split_kwargs.get("num_proc")) as self._workers:
+            try:
+                datasets.DatasetBuilder._download_and_prepare(self, dl_manager, verification_mode, **prepare_split_kwargs)
+            finally:
+                self._workers = None
 
     def _generate_tables(self, shard_groups, spec, class_index, rows_from):
         yield from join.generate_tables(

@@ -136,24 +136,20 @@ def plan(spec: SplitSpec, meta: Metadata, archive: str) -> list[Shard]:
     return planner(spec, meta, archive)
 
 
-def group_for_jobs(shards: list[Shard], num_proc: int | None) -> list[list[Shard]]:
-    """``shards`` in consecutive groups, the unit datasets deals out to ``num_proc`` workers.
+def group_for_jobs(shards: list[Shard], jobs: int | None) -> list[list[Shard]]:
+    """``shards`` in ``jobs`` consecutive groups of about equal bytes: the jobs of ``num_proc`` workers.
 
-    datasets cuts a list of N items into num_proc runs of N / num_proc items; class tars differ in
-    size (732 to 1,300 images per class in ILSVRC-2012, Russakovsky et al. 2015), so the groups
-    are cut by bytes instead: one per process, each shard in the group its middle byte falls
-    into. Tar order is kept, so the rows come out in the same order with any ``num_proc``.
-    Without ``num_proc``: one group per shard (the units of a streamed split).
+    Class tars differ in size (732 to 1,300 images per class in ILSVRC-2012, Russakovsky et al.
+    2015), so the groups are cut by bytes, not by count: each shard goes to the group its middle
+    byte falls into. Tar order is kept, so the rows come out in the same order with any
+    ``num_proc``. Without ``jobs``: one group per shard (the units of a streamed split).
     """
-    if not num_proc or num_proc <= 1:
+    if not jobs:
         return [[s] for s in shards]
     sizes = np.array([s.nbytes for s in shards], dtype=np.float64)
-    total = sizes.sum()
-    if total == 0:
-        return [list(shards)] if shards else []
     middles = np.cumsum(sizes) - sizes / 2
-    group = np.minimum((middles * num_proc / total).astype(np.int64), num_proc - 1)
-    groups: list[list[Shard]] = [[] for _ in range(num_proc)]
+    group = np.minimum((middles * jobs / max(sizes.sum(), 1)).astype(np.int64), jobs - 1)
+    groups: list[list[Shard]] = [[] for _ in range(jobs)]
     for shard, g in zip(shards, group.tolist()):
         groups[g].append(shard)
     return [g for g in groups if g]

@@ -295,3 +295,16 @@ def test_cli_submission_refuses_bad_arrays(tmp_path, capsys, array, message):
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("breaker", [corrupt_inner_tar, truncate_val, unreadable_image], ids=lambda b: b.__name__)
+def test_broken_data_dir_cli_num_proc_2(fake_copy, cache_dir, capsys, breaker):
+    # The error is raised in a worker process; the parent must still name the culprit, once.
+    config, expected = breaker(fake_copy.root)
+    code = cli_main(["prepare", config, "--data-dir", str(fake_copy.root), "--cache-dir", cache_dir, "--num-proc", "2"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "Traceback" not in err
+    for text in expected:
+        assert text in err, (text, err)
+    assert not arrow_files(cache_dir)

@@ -72,8 +72,9 @@ def test_num_proc_2_gives_the_same_rows(fake, tmp_path):
 
 
 @pytest.mark.skipif(datasets_major() >= 4, reason="datasets >= 4 removed loading scripts")
-def test_load_dataset_script_on_datasets_3(fake, cache_dir):
-    dsd = datasets.load_dataset(str(SCRIPT), "imagenet2012", data_dir=str(fake.root), cache_dir=cache_dir, trust_remote_code=True)
+@pytest.mark.parametrize("num_proc", [None, 2])
+def test_load_dataset_script_on_datasets_3(fake, cache_dir, num_proc):
+    dsd = datasets.load_dataset(str(SCRIPT), "imagenet2012", data_dir=str(fake.root), cache_dir=cache_dir, trust_remote_code=True, num_proc=num_proc)
     check_imagenet2012(dsd, fake)
 
 

@@ -1,15 +1,18 @@
-"""How a split's shards are dealt out to num_proc workers (join.group_for_jobs)."""
+"""How a split's shards are cut into jobs for num_proc workers (join.group_for_jobs), and the pool that runs them (parallel)."""
 
 from __future__ import annotations
 
+import os
 import random
 
 import datasets
 import pytest
 
 from imagenet_variants import ImagenetVariants
+from imagenet_variants_lib import join, load_variant, parallel
 from imagenet_variants_lib.archives import Member, Shard
 from imagenet_variants_lib.join import group_for_jobs
+from imagenet_variants_lib.parallel import JOBS_PER_PROCESS
 
 
 def class_tars(sizes: list[int]) -> list[Shard]:
@@ -44,9 +47,11 @@ def test_flat_shards_are_weighed_by_their_members():
     assert group_bytes(group_for_jobs(shards, 2)) == [27, 9]
 
 
-def test_without_num_proc_one_group_per_shard():
+def test_without_jobs_one_group_per_shard():
     shards = class_tars([5, 1, 7])
-    assert group_for_jobs(shards, None) == group_for_jobs(shards, 1) == [[s] for s in shards]
+    assert group_for_jobs(shards, None) == [[s] for s in shards]
+    assert group_for_jobs(shards, 1) == [shards]
+    assert group_for_jobs(class_tars([0, 0]), 2) == [class_tars([0, 0])]
 
 
 def test_a_huge_shard_leaves_no_empty_group():
@@ -56,10 +61,42 @@ def test_a_huge_shard_leaves_no_empty_group():
     assert group_for_jobs([], 2) == []
 
 
-def test_the_builder_deals_one_group_per_process(fake, tmp_path):
+def test_the_builder_cuts_jobs_per_process(fake, tmp_path):
     builder = ImagenetVariants(config_name="imagenet2012", data_dir=str(fake.root), cache_dir=str(tmp_path))
-    splits = {g.name: g.gen_kwargs["shard_groups"] for g in builder._split_generators(datasets.DownloadManager(), num_proc=2)}
+    jobs = builder._make_split_generators_kwargs({"num_proc": 2})["jobs"]
+    assert jobs == 2 * JOBS_PER_PROCESS and builder._make_split_generators_kwargs({})["jobs"] is None
+    splits = {g.name: g.gen_kwargs["shard_groups"] for g in builder._split_generators(datasets.DownloadManager(), jobs=jobs)}
     single = {g.name: g.gen_kwargs["shard_groups"] for g in builder._split_generators(datasets.DownloadManager())}
     for name, groups in splits.items():
-        assert len(groups) == min(2, len(single[name]))
+        assert len(groups) <= jobs and (len(groups) > 1) == (len(single[name]) > 1), name
         assert [s for g in groups for s in g] == [s for g in single[name] for s in g]
+
+
+def test_a_worker_that_dies_is_reported_not_waited_for(fake, tmp_path, monkeypatch):
+    parent = os.getpid()
+    real = join.generate_tables
+
+    def dies_in_a_worker(*args, **kwargs):
+        if os.getpid() != parent:
+            os._exit(1)  # as the kernel's OOM killer would end it: no exception, no result
+        yield from real(*args, **kwargs)
+
+    monkeypatch.setattr(join, "generate_tables", dies_in_a_worker)
+    with pytest.raises(RuntimeError, match="A worker process died while preparing the train split"):
+        load_variant("imagenet2012", data_dir=fake.root, cache_dir=tmp_path, num_proc=2)
+    assert not list(tmp_path.rglob("*.arrow"))
+
+
+def test_progress_bar_counts_every_example_with_num_proc(fake, tmp_path, monkeypatch):
+    counted = []
+    real = parallel.hf_tqdm
+
+    class Recording(real):
+        def update(self, n=1):
+            counted.append(n)
+            return super().update(n)
+
+    monkeypatch.setattr(parallel, "hf_tqdm", Recording)
+    dsd = load_variant("imagenet2012", data_dir=fake.root, cache_dir=tmp_path, num_proc=2)
+    # validation and test are one shard each in the fake data: they take datasets' own path
+    assert sum(counted) == dsd["train"].num_rows > 0
