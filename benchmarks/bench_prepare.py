@@ -140,8 +140,8 @@ def measure_size(label: str, manifest: dict, data_dir: Path, work: Path, repeat:
     print("    warm-up (floor, not counted)", flush=True)
     run_once("floor", data_dir, work)
     # Interleaved, so that a slow phase of the machine hits every kind alike; best of ``repeat``.
-    # The two builder runs swap places every round: on the project's VMs the first run that
-    # touches a lot of fresh memory after the (small) floor pays extra system time.
+    # On the project's VMs a run's speed depends on what ran before it (benchmarks/README.md), so
+    # the runs of each pair swap places, and the builder runs rotate, every round.
     configs = ["imagenet2012", *([other_config] if other_config else [])]
     runs: dict[tuple[str, str], list[dict]] = {("floor", ""): [], ("write", "1"): [], ("write", "n"): []}
     for round_ in range(repeat):
@@ -150,10 +150,13 @@ def measure_size(label: str, manifest: dict, data_dir: Path, work: Path, repeat:
         # every round as well: on this project's VMs a run's speed depends on what ran before it).
         for procs in (("1", "n") if round_ % 2 == 0 else ("n", "1")):
             runs[("write", procs)].append(run_once("write", data_dir, work, num_proc if procs == "n" else 1, nbytes=manifest["image_bytes"]))
-        for config in configs:
-            for kind in (("single", "multi") if round_ % 2 == 0 else ("multi", "single")):
-                run = run_once("builder", data_dir, work, num_proc if kind == "multi" else None, writer_batch_size, config)
-                runs.setdefault((kind, config), []).append(run)
+        # Builder runs in a rotating order: each goes first (straight after the unsynced writers)
+        # once every len(builds) rounds, and holds every place equally often.
+        builds = [(kind, config) for config in configs for kind in ("single", "multi")]
+        shift = round_ % len(builds)
+        for kind, config in builds[shift:] + builds[:shift]:
+            run = run_once("builder", data_dir, work, num_proc if kind == "multi" else None, writer_batch_size, config)
+            runs.setdefault((kind, config), []).append(run)
     result = {
         "data": manifest,
         "page_cache_fits": fits,
@@ -306,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--val", type=int, default=4_000, help="validation images of the default size (default 4000, at most 50000 / --large-factor)")
     ap.add_argument("--large-factor", type=int, default=2, help="the large size has this many times the images and classes (default 2)")
     ap.add_argument("--skip-large", action="store_true", help="measure the default size only (no RSS flatness check)")
-    ap.add_argument("--repeat", type=int, default=4, help="rounds; the best time of each kind is reported (default 4: even, so each of the two runs of a pair goes first equally often)")
+    ap.add_argument("--repeat", type=int, default=4, help="rounds; the best time of each kind is reported (default 4: with the other config's builder runs, each of the 4 goes first once)")
     ap.add_argument("--num-proc", type=int, default=2, help="num_proc of the parallel builder run (default 2)")
     ap.add_argument("--pool", type=int, default=50, help="distinct JPEGs generated and reused (default 50)")
     ap.add_argument("--other-config", default="pi_high_noise",
