@@ -221,6 +221,7 @@ class ImagenetVariants(datasets.GeneratorBasedBuilder):
         if workers is not None and workers.pool is not None and len(split_generator.gen_kwargs["shard_groups"]) > 1:
             return parallel.prepare_split(self, workers, split_generator, file_format, max_shard_size)
         return datasets.ArrowBasedBuilder._prepare_split(self, split_generator, file_format=file_format, max_shard_size=max_shard_size)
+
     _get_examples_iterable_for_split = datasets.ArrowBasedBuilder._get_examples_iterable_for_split
 
     def _download_and_prepare(self, dl_manager, verification_mode, **prepare_split_kwargs):

@@ -70,8 +70,8 @@ class Workers:
     builder can still be sent to the workers with it attached.
     """
 
-    def __init__(self, pool=None, queue=None, num_proc: int = 0):
-        self.pool, self.queue, self.num_proc = pool, queue, num_proc
+    def __init__(self, pool=None, queue=None):
+        self.pool, self.queue = pool, queue
 
     def __reduce__(self):
         return Workers, ()
@@ -89,7 +89,7 @@ def workers(num_proc: int | None) -> Iterator[Workers]:
         return
     queue = multiprocess.Queue()
     with multiprocess.Pool(num_proc, initializer=_init_worker, initargs=(queue,)) as pool:
-        yield Workers(pool, queue, num_proc)
+        yield Workers(pool, queue)
 
 
 def prepare_split(builder, workers: Workers, split_generator, file_format: str = "arrow", max_shard_size=None) -> None:
