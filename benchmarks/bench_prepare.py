@@ -1,6 +1,6 @@
 """Preparation benchmark: the ``imagenet2012`` builder against a plain-Python floor, on a fake ImageNet.
 
-Run from any directory (not part of the test suite; ~5 minutes on 2 cores, ~7 with --profile):
+Run from any directory (not part of the test suite; ~10 minutes on 2 cores, ~12 with --profile):
 
     python benchmarks/bench_prepare.py                       # default + large size, PI parse, best of 4
     python benchmarks/bench_prepare.py --images 4000 --classes 4 --val 400 --skip-large --skip-pi --repeat 1   # smoke run
