@@ -28,9 +28,10 @@ from datasets.utils.py_utils import convert_file_size_to_int
 
 from .errors import ImagenetVariantsError
 
-# Jobs per worker process and split: more let a worker that runs slower hand work over (on the
-# 2-vCPU VMs the worker sharing a CPU with the kernel's writeback finishes 0.1-0.4 s later), but
-# each job costs its own start and files. num_proc=2 on 44,000 images, median of 10 interleaved
+# Jobs per worker process and split: more let a worker that runs slower hand work over (with
+# datasets' path, job 1 finished 0.1-0.7 s after job 0 in every num_proc=2 run timed on the
+# 2-vCPU VMs, identical work; the cause was not pinned down), but each job costs its own start
+# and files. num_proc=2 on 44,000 images, median of 10 interleaved
 # runs each: datasets' path 3.17 s; here 1 job per process 3.03 s, 2 jobs 2.95 s (another 10:
 # 3.38 s vs 2.99 s for 1 job; 3 jobs 3.34 s; 8 jobs measured 3.38 s vs 3.24 s).
 JOBS_PER_PROCESS = 2
