@@ -236,6 +236,11 @@ def machine_info() -> dict:
     }
 
 
+def other_configs(size_result: dict) -> list[str]:
+    """The configs other than imagenet2012 whose builder runs one size's result holds (under their names)."""
+    return [k for k, v in size_result.items() if isinstance(v, dict) and "builder_single" in v]
+
+
 def checks(result: dict, num_proc: int) -> list[dict]:
     out = []
 
@@ -246,7 +251,7 @@ def checks(result: dict, num_proc: int) -> list[dict]:
     sizes = [s for s in ("default", "large") if s in result["sizes"]]
     # (label, floor, the builder runs): imagenet2012 at each size, then another config if measured
     measured = [(size, result["sizes"][size]["floor"], result["sizes"][size]) for size in sizes]
-    measured += [(f"{size}, {config}", r["floor"], r[config]) for size, r in result["sizes"].items() for config in r if isinstance(r[config], dict) and "builder_single" in r[config]]
+    measured += [(f"{size}, {config}", r["floor"], r[config]) for size, r in result["sizes"].items() for config in other_configs(r)]
     for label, floor, r in measured:
         ratio = r["builder_single"]["images_per_s"] / floor["images_per_s"]
         add(f"builder_single / floor ({label})", ratio, f">= {TARGET_SINGLE_VS_FLOOR}", ratio >= TARGET_SINGLE_VS_FLOOR)
@@ -285,7 +290,7 @@ def print_report(result: dict, num_proc: int) -> None:
     print(f"{'run':<28}{'size':>8}{'images':>9}{'best s':>9}{'images/s':>10}{'MB/s':>8}{'CPU s':>8}{'peak RSS MiB':>14}{'prepare s':>11}")
     for size, r in result["sizes"].items():
         rows = [(kind, r[kind]) for kind in ("floor", "builder_single", multi)]
-        rows += [(f"{config} {kind[len('builder_'):]}", r[config][kind]) for config in r if isinstance(r[config], dict) and "builder_single" in r[config] for kind in ("builder_single", multi)]
+        rows += [(f"{config} {kind[len('builder_'):]}", r[config][kind]) for config in other_configs(r) for kind in ("builder_single", multi)]
         for kind, k in rows:
             mbps = r["data"]["image_bytes"] / k["best_seconds"] / 1e6
             cpu = k["cpu_user_seconds"] + k["cpu_sys_seconds"]

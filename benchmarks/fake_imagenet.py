@@ -156,7 +156,7 @@ def make_fake_pi(root: Path, level: str = "high_noise", seed: int = 0) -> float:
             names = [m.name for m in FlatTar.members(str(tar))]
         tmp = {kind: pi / kind / f"{split}.csv.tmp" for kind in ("labels", "confidences")}
         _write_pi_csvs(tmp["labels"], tmp["confidences"], names, None, seed + i)
-        for kind, path in tmp.items():
+        for path in tmp.values():
             path.rename(path.with_suffix(""))
     return time.perf_counter() - t0
 
